@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 #: 2048 in every earlier release; a longer line is executed truncated and the
 #: rest runs as a second command (res_agi.c:4416-4434). 2000 is safe everywhere.
 MAX_COMMAND_BYTES = 2000
-#: parse_args keeps at most 128 arguments and silently drops the rest.
-MAX_ARGUMENTS = 127
+#: parse_args keeps at most 127 words, the command words included, and drops
+#: the rest silently (res_agi.c:4201-4204); a quoted 128th word even overruns
+#: its argv array (4166-4176, 4216).
+MAX_WORDS = 127
 
 HANGUP_LINE = b"HANGUP\n"
 USAGE_BLOCK_START = "520-"
@@ -114,17 +116,19 @@ class Reply:
     @property
     def endpos(self) -> int | None:
         value = self.fields.get("endpos")
-        return int(value) if value is not None and value.lstrip("-").isdigit() else None
+        return int(value) if value is not None and _INTEGER.fullmatch(value) else None
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 _RESULT = re.compile(r"^200 result=(?P<result>\S*)(?P<rest>.*)$", re.DOTALL)
 _FIELD = re.compile(r"(\w+)=(\S*)")
 
 
 def decode_line(raw: bytes) -> str:
     """Decode one line from Asterisk. Never raises: bytes that are not UTF-8
-    (a Latin-1 caller name, say) are kept as surrogate escapes."""
-    return raw.decode("utf-8", errors="surrogateescape").rstrip("\n")
+    (a Latin-1 caller name, say) become U+FFFD, so the text is safe to store,
+    log and send back."""
+    return raw.decode("utf-8", errors="replace").rstrip("\n")
 
 
 def parse_success(line: str) -> Reply:
@@ -208,10 +212,10 @@ def encode_command(verb: str, *arguments: str | int, raw: Iterable[str] = ()) ->
     for token in raw_tokens:
         if not token or any(ch in token for ch in ' \t"\\\r\n\0'):
             raise CommandRejected(f"unsafe raw token {token!r}")
-    if len(arguments) + len(raw_tokens) > MAX_ARGUMENTS:
+    if len(verb.split()) + len(arguments) + len(raw_tokens) > MAX_WORDS:
         raise CommandRejected("too many AGI arguments")
     parts = [verb, *(quote(a) for a in arguments), *raw_tokens]
-    line = (" ".join(parts) + "\n").encode("utf-8", errors="surrogateescape")
+    line = (" ".join(parts) + "\n").encode("utf-8", errors="replace")
     if len(line) > MAX_COMMAND_BYTES:
         raise CommandRejected(f"AGI command of {len(line)} bytes exceeds {MAX_COMMAND_BYTES}")
     return line
@@ -229,6 +233,6 @@ def command_verb(line: bytes) -> str:
 
 def digit_from_code(code: int | None) -> str | None:
     """WAIT FOR DIGIT, STREAM FILE and RECORD FILE report a key as its ASCII code."""
-    if code is None or code <= 0:
+    if code is None or not 0 < code < 128:
         return None
     return chr(code)

@@ -107,6 +107,10 @@ class FastAGIServer:
         self.active.add(task)
         try:
             await self._serve(reader, writer)
+        except Exception:
+            # Handlers end their own calls; this is the last line of defence so
+            # that a bug is logged with its call and the server goes on.
+            log.exception("FastAGI session failed")
         finally:
             self.active.discard(task)
 

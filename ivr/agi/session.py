@@ -165,7 +165,9 @@ class Session:
             except (ConnectionError, OSError) as exc:
                 self._broken = True
                 raise ConnectionLost(str(exc)) from exc
-            except ConnectionLost:
+            except (ConnectionLost, asyncio.CancelledError):
+                # A cancelled command's reply may still arrive and would be
+                # taken for the next command's: the session cannot be reused.
                 self._broken = True
                 raise
 

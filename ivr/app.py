@@ -1,0 +1,158 @@
+"""``ivr serve``: the FastAGI server, the TTS pool, the spool and the web app in
+one process, each started and stopped in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ivr.agi.server import FastAGIServer
+from ivr.ami import AMIClient, AMIConfig
+from ivr.audio import AudioLibrary
+from ivr.callhandler import CallHandler
+from ivr.config import Settings
+from ivr.flows import build_registry
+from ivr.flows.actions import build_actions
+from ivr.menus import DEFAULT_MENUS_FILE, load_menus
+from ivr.office_hours import OfficeCalendar
+from ivr.records import Spool
+from ivr.services import OverrideCache, Services
+from ivr.speech.prompts import PromptCatalog, PromptLibrary
+from ivr.speech.tts import SpeechEngine, SpeechUnavailable, Voice
+from ivr.storage import migrations
+from ivr.storage.database import create_engine, session_factory
+
+log = logging.getLogger("ivr.app")
+
+CATALOG_FILE = "prompts_id.toml"
+
+
+@dataclass
+class Runtime:
+    """Everything ``ivr serve`` runs, for the web app and the tests to reach."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    speech: SpeechEngine
+    prompts: PromptLibrary
+    services: Services
+    calls: CallHandler
+    agi: FastAGIServer
+
+
+def load_catalog() -> PromptCatalog:
+    from ivr import speech
+
+    return PromptCatalog.load(speech.__path__[0] + "/" + CATALOG_FILE)
+
+
+def build_speech(settings: Settings) -> SpeechEngine:
+    return SpeechEngine(
+        cache_dir=settings.tts_cache_root,
+        voice=Voice(name=settings.tts_voice, rate=settings.tts_rate, volume=settings.tts_volume),
+        workers=settings.tts_workers,
+        timeout=settings.tts_timeout,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Runtime]:
+    """Start every part; on exit stop them in reverse order, letting calls finish."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.recordings_root.mkdir(parents=True, exist_ok=True)
+    url = settings.effective_database_url
+    if migrate:
+        await migrations.upgrade(url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    speech = build_speech(settings)
+    catalog = load_catalog()
+    prompts = PromptLibrary(catalog, settings.recordings_root, settings.language, speech)
+    actions = build_actions()
+    menus = load_menus(settings.menus_file or DEFAULT_MENUS_FILE, actions, catalog.ids)
+    spool = Spool(settings.data_dir / "spool", sessions)
+    ami = (
+        AMIClient(
+            AMIConfig(
+                host=settings.ami_host,
+                port=settings.ami_port,
+                username=settings.ami_username,
+                secret=settings.ami_secret.get_secret_value(),
+            )
+        )
+        if settings.ami_host
+        else None
+    )
+    services = Services(
+        settings=settings,
+        sessions=sessions,
+        spool=spool,
+        menus=menus,
+        calendar=OfficeCalendar(settings.office_hours, settings.zone),
+        override=OverrideCache(sessions),
+        ami=ami,
+    )
+    audio = AudioLibrary(settings, prompts, speech)
+    calls = CallHandler(services, audio)
+    agi = FastAGIServer(
+        calls.routes(build_registry()),
+        host=settings.agi_host,
+        port=settings.agi_port,
+        max_sessions=settings.agi_max_sessions,
+        header_timeout=settings.agi_header_timeout,
+        allowed_hosts=settings.agi_allowed_hosts,
+    )
+    runtime = Runtime(settings, engine, sessions, speech, prompts, services, calls, agi)
+    try:
+        await speech.start()
+    except SpeechUnavailable as exc:
+        # Calls still work on human recordings and whatever is cached; the
+        # health endpoint reports TTS down and the engine retries on demand.
+        log.error("TTS unavailable at start-up: %s", exc)
+    if ami is not None:
+        await ami.start()  # connects in the background; calls never wait for it
+    spool_task = asyncio.create_task(spool.run(), name="spool")
+    try:
+        audio.prepare()
+        report = await prompts.build()
+        log.info("prompt catalog ready: %s; %d stable names", report, audio.publish_stable_names())
+        await agi.start()
+        yield runtime
+    finally:
+        await agi.stop(settings.shutdown_grace_seconds)
+        spool_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await spool_task
+        if ami is not None:
+            await ami.close()
+        await speech.close()
+        await engine.dispose()
+
+
+async def serve(settings: Settings) -> None:
+    from ivr.web.app import create_web_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with running(settings) as runtime:
+        web_app = create_web_app(runtime)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        await site.start()
+        log.info("web app on http://%s:%s", settings.http_host, settings.http_port)
+        try:
+            await stop.wait()
+            log.info("shutting down: no new calls, waiting for active ones")
+        finally:
+            await runner.cleanup()

@@ -1,0 +1,125 @@
+"""Turning a FastAGI session into a ``Call`` and running its flow.
+
+This is the one place that decides how a call ends on the record: completed,
+abandoned at a step (the caller hung up), or failed (a bug, a stuck Asterisk).
+Whatever happens, the record is closed in ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from ivr import callerid
+from ivr.agi.server import Handler
+from ivr.agi.session import CallerHungUp, CommandTimeout, Session
+from ivr.audio import AudioLibrary
+from ivr.call import Call, CallerInfo
+from ivr.channel_vars import RESULT_FAILED, RESULT_OK
+from ivr.flows import Flow, FlowRegistry
+from ivr.records import STORAGE_ERRORS, CallRecorder
+from ivr.services import Services
+from ivr.storage import directory
+from ivr.storage.calls import CallSnapshot
+
+log = logging.getLogger("ivr.calls")
+
+
+class CallHandler:
+    def __init__(self, services: Services, audio: AudioLibrary) -> None:
+        self.services = services
+        self.audio = audio
+        self.active: dict[str, Call] = {}
+
+    def routes(self, registry: FlowRegistry) -> dict[str, Handler]:
+        return {name: self._bind(flow) for name, flow in registry.items()}
+
+    def _bind(self, flow: Flow) -> Handler:
+        async def handle(session: Session) -> None:
+            await self.run(session, flow)
+
+        return handle
+
+    async def identify(self, session: Session) -> CallerInfo:
+        env = session.environment
+        pres = env.get("callingpres")
+        number = callerid.normalize(env.get("callerid"), presentation=int(pres) if pres.isdigit() else None)
+        name = env.get("calleridname")
+        info = CallerInfo(number=number, name_from_network="" if name == "unknown" else name)
+        if number.e164:
+            try:
+                async with asyncio.timeout(3), self.services.sessions() as db:
+                    match = await directory.find_by_number(db, number.e164)
+            except STORAGE_ERRORS as exc:
+                log.warning("caller directory unavailable (%s): treating caller as unknown", type(exc).__name__)
+                match = None
+            if match is not None:
+                info.caller_id = match.caller_id
+                info.caller_name = match.name
+                info.office_id = match.office_id
+                info.office_name = match.office_name
+        return info
+
+    async def run(self, session: Session, flow: Flow) -> None:
+        env = session.environment
+        started = datetime.now(UTC)
+        caller = await self.identify(session)
+        snapshot = CallSnapshot(
+            uniqueid=env.uniqueid or f"unknown-{id(session)}",
+            linkedid=env.options.get("linkedid", ""),
+            channel=env.channel,
+            script=env.script,
+            started_at=started,
+            caller_number=caller.number.raw,
+            caller_e164=caller.number.e164,
+            caller_name=caller.name_from_network,
+            caller_id=caller.caller_id,
+            office_id=caller.office_id,
+            dialed_number=env.get("dnid") if env.get("dnid") != "unknown" else env.get("extension"),
+        )
+        recorder = CallRecorder(snapshot, self.services.sessions, self.services.spool)
+        call = Call(
+            session=session,
+            voice=self.audio,
+            record=recorder,
+            caller=caller,
+            recordings_dir=self.services.settings.recordings_root,
+            started_at=started,
+        )
+        log.info("call started: script=%s caller=%s registered=%s", env.script, caller.number.kind, caller.registered)
+        self.active[snapshot.uniqueid] = call
+        outcome, step = "failed", ""
+        try:
+            await recorder.checkpoint()
+            async with asyncio.timeout(self.services.settings.call_max_seconds):
+                await flow(call, self.services)
+            outcome = call.outcome
+            await self._report(call, RESULT_OK)
+        except CallerHungUp:
+            outcome, step = "abandoned", call.step
+        except CommandTimeout as exc:
+            log.error("Asterisk stopped answering: %s", exc)
+            step = call.step
+        except TimeoutError:
+            log.error("call exceeded %ss; ending it", self.services.settings.call_max_seconds)
+            step = call.step
+            await self._report(call, RESULT_FAILED)
+        except Exception:
+            log.exception("flow %s failed at %s", env.script, call.step)
+            step = call.step
+            await self._report(call, RESULT_FAILED)
+        finally:
+            del self.active[snapshot.uniqueid]
+            await recorder.finish(outcome, step)
+            log.info("call ended: outcome=%s step=%s ticket=%s", outcome, step, recorder.ticket_number)
+
+    async def _report(self, call: Call, result: str) -> None:
+        """Tell the dialplan how the flow ended; on FAILED its failure exit
+        apologises to the caller. The socket may already be gone."""
+        if not call.session.usable:
+            return
+        try:
+            await call.set_result(result)
+        except Exception as exc:  # a broken session must not hide the outcome
+            log.info("could not report %s to Asterisk: %s", result, exc)

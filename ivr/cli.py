@@ -1,0 +1,228 @@
+"""The ``ivr`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from ivr.config import Settings, load_settings
+from ivr.logs import setup_logging
+
+log = logging.getLogger("ivr.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivr", description="Call Center Protokol IVR backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the FastAGI server, the TTS pool and the web app")
+
+    seed = commands.add_parser("seed", help="load data")
+    seed.add_argument("--demo", action="store_true", required=True, help="realistic demo offices, officers, leaders")
+
+    call = commands.add_parser("call", help="place a simulated call into a running server over FastAGI")
+    call.add_argument("--host", default=None)
+    call.add_argument("--port", type=int, default=None)
+    call.add_argument("--script", default="main", help="FastAGI script: main, emergency, ...")
+    call.add_argument("--caller", default="081234567890", help="caller ID number ('' for none)")
+    call.add_argument("--name", default="", help="caller ID name")
+    call.add_argument("--withheld", action="store_true", help="caller ID withheld")
+    call.add_argument(
+        "--keys",
+        default=None,
+        help="comma-separated key groups, one per input (e.g. 1,1,9; '' = no key; h = hang up); "
+        "without it, keys are read interactively",
+    )
+    call.add_argument("--dial", action="append", default=[], metavar="TARGET=STATUS",
+                      help="scripted Dial outcome, e.g. Local/100@operator=NOANSWER")
+
+    prompts = commands.add_parser("prompts", help="the prompt catalog")
+    prompts.add_argument("action", choices=["build"])
+
+    db = commands.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["upgrade"])
+
+    users = commands.add_parser("users", help="staff accounts")
+    users.add_argument("action", choices=["create"])
+    users.add_argument("--username", required=True)
+    users.add_argument("--role", required=True, choices=["admin", "staff", "duty"])
+    users.add_argument("--full-name", default="")
+
+    tokens = commands.add_parser("tokens", help="API tokens")
+    tokens.add_argument("action", choices=["create"])
+    tokens.add_argument("--role", required=True, choices=["admin", "staff", "duty"])
+    tokens.add_argument("--label", default="")
+
+    callers = commands.add_parser("callers", help="the caller directory")
+    callers.add_argument("action", choices=["import"])
+    callers.add_argument("file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_json)
+    handler = COMMANDS[args.command]
+    try:
+        return asyncio.run(handler(settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.app import serve
+
+    log.info("starting with settings %s", settings.masked())
+    await serve(settings)
+    return 0
+
+
+async def _with_database(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+    from ivr.storage import migrations
+    from ivr.storage.database import create_engine, session_factory
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await migrations.upgrade(settings.effective_database_url)
+    engine = create_engine(settings.effective_database_url)
+    try:
+        return await work(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+async def _seed(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.seed import seed_demo
+
+    async def work(sessions: Any) -> int:
+        summary = await seed_demo(sessions, settings)
+        print(summary)
+        return 0
+
+    return await _with_database(settings, work)
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.storage import migrations
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await migrations.upgrade(settings.effective_database_url)
+    print("database is at the latest revision")
+    return 0
+
+
+async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.storage.tokens import create_token
+
+    async def work(sessions: Any) -> int:
+        async with sessions.begin() as session:
+            token = await create_token(session, args.role, args.label)
+        print(token)
+        return 0
+
+    return await _with_database(settings, work)
+
+
+async def _users(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.storage.users import create_user
+
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if len(password) < 10:
+        print("the password must have at least 10 characters", file=sys.stderr)
+        return 2
+
+    async def work(sessions: Any) -> int:
+        async with sessions.begin() as session:
+            await create_user(session, args.username, password, args.role, args.full_name)
+        print(f"user {args.username} created")
+        return 0
+
+    return await _with_database(settings, work)
+
+
+async def _callers(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.directory_import import CallerImportError, import_callers_file
+
+    async def work(sessions: Any) -> int:
+        try:
+            report = await import_callers_file(sessions, args.file, progress=True)
+        except CallerImportError as exc:
+            print(f"import refused: {exc}", file=sys.stderr)
+            return 2
+        print(report.render())
+        return 0 if not report.rejected else 1
+
+    return await _with_database(settings, work)
+
+
+async def _prompts(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ivr.app import build_speech, load_catalog
+    from ivr.speech.prompts import PromptLibrary
+
+    engine = build_speech(settings)
+    await engine.start()
+    try:
+        library = PromptLibrary(load_catalog(), settings.recordings_root, settings.language, engine)
+        with tqdm(total=len(library.catalog.ids), unit="prompt", desc="prompts") as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            report = await library.build(progress=progress)
+        print(report)
+        return 0
+    finally:
+        await engine.close()
+
+
+async def _call(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.simulator import place_call
+
+    outcomes = dict(item.split("=", 1) for item in args.dial)
+    keys = args.keys.split(",") if args.keys is not None else None
+    key_source = None
+    if keys is None:
+
+        async def key_source(prompt: Any) -> str:
+            return (await asyncio.to_thread(input, "keys> ")).strip()
+
+    record = await place_call(
+        args.host or settings.agi_host,
+        args.port or settings.agi_port,
+        script=args.script,
+        caller_id=args.caller or None,
+        caller_name=args.name or None,
+        presentation=35 if args.withheld else None,
+        keys=keys,
+        dial_outcomes=outcomes,
+        key_source=key_source,
+        timeout=600,
+    )
+    print(record.render())
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+    "serve": _serve,
+    "seed": _seed,
+    "call": _call,
+    "prompts": _prompts,
+    "db": _db,
+    "users": _users,
+    "tokens": _tokens,
+    "callers": _callers,
+}

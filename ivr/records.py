@@ -1,0 +1,167 @@
+"""Keeping a call's record safe: the recorder a call writes to, and the spool.
+
+The recorder collects the timeline in memory (appending is free on the call
+path) and saves the whole snapshot at checkpoints: when the call starts, when
+something staff must see happens (a ticket is submitted), and when it ends.
+When the database is down the snapshot goes to a local journal instead, one
+fsynced JSON file per call, and the spool replays it once the database answers;
+saving is idempotent, so a replay never duplicates anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ivr.storage.calls import CallSnapshot, EventFacts, RecordingFacts, SavedCall, save_call
+
+log = logging.getLogger("ivr.records")
+
+#: Errors that mean "the database is not there right now" rather than a bug.
+STORAGE_ERRORS = (SQLAlchemyError, OSError, TimeoutError, ConnectionError)
+
+
+class Spool:
+    """A directory of call snapshots waiting for the database."""
+
+    def __init__(self, directory: Path, sessions: async_sessionmaker[AsyncSession], retry_seconds: float = 5.0):
+        self.directory = directory
+        self.sessions = sessions
+        self.retry_seconds = retry_seconds
+        self.replayed = 0
+        self._wake = asyncio.Event()
+
+    def backlog(self) -> int:
+        return sum(1 for _ in self.directory.glob("*.json")) if self.directory.exists() else 0
+
+    def put(self, snapshot: CallSnapshot) -> Path:
+        """Write the snapshot durably (temp file, fsync, rename) and wake the replayer."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        safe_name = "".join(ch if ch.isalnum() or ch in ".-_" else "_" for ch in snapshot.uniqueid) or "call"
+        path = self.directory / f"{safe_name}.json"
+        temporary = path.with_suffix(".tmp")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(snapshot.to_json(), handle, ensure_ascii=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        self._wake.set()
+        return path
+
+    async def replay_once(self) -> int:
+        """Write every spooled snapshot that the database now accepts."""
+        done = 0
+        for path in sorted(self.directory.glob("*.json")) if self.directory.exists() else []:
+            try:
+                snapshot = CallSnapshot.from_json(json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("unreadable spool file %s kept aside: %s", path.name, exc)
+                path.rename(path.with_suffix(".bad"))
+                continue
+            try:
+                async with self.sessions.begin() as session:
+                    await save_call(session, snapshot)
+            except STORAGE_ERRORS as exc:
+                log.info("database still unavailable for the spool: %s", type(exc).__name__)
+                break
+            except Exception:
+                log.exception("spooled record %s cannot be saved; kept aside", path.name)
+                path.rename(path.with_suffix(".bad"))
+                continue
+            path.unlink()
+            done += 1
+        self.replayed += done
+        return done
+
+    async def run(self) -> None:
+        """Replay forever; owned and cancelled by the application."""
+        while True:
+            try:
+                async with asyncio.timeout(self.retry_seconds):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if self.backlog():
+                await self.replay_once()
+
+
+class CallRecorder:
+    """The record of one call. Flows append; checkpoints save."""
+
+    def __init__(
+        self,
+        snapshot: CallSnapshot,
+        sessions: async_sessionmaker[AsyncSession],
+        spool: Spool,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        save_timeout: float = 10.0,
+    ) -> None:
+        self.save_timeout = save_timeout
+        self.snapshot = snapshot
+        self.sessions = sessions
+        self.spool = spool
+        self.clock = clock
+        self.saved: SavedCall | None = None
+        self.database_ok = True
+        self._seq = 0
+
+    @property
+    def ticket_number(self) -> str | None:
+        return self.saved.ticket_number if self.saved else None
+
+    def add(self, kind: str, /, **data: Any) -> None:
+        self.snapshot.events.append(EventFacts(self._seq, self.clock(), kind, data))
+        self._seq += 1
+
+    def add_recording(self, kind: str, relative_path: str, seconds: float) -> None:
+        self.snapshot.recordings.append(RecordingFacts(kind, relative_path, seconds, self.clock()))
+        self.add("record", kind=kind, path=relative_path, seconds=round(seconds, 2))
+
+    def classify(self, kind: str, *, status: str = "open", priority: str = "normal", **details: Any) -> None:
+        """Say what the call's ticket is about (a message, a request, ...)."""
+        self.snapshot.ticket_kind = kind
+        self.snapshot.ticket_status = status
+        self.snapshot.ticket_priority = priority
+        self.snapshot.ticket_details.update(details)
+
+    async def checkpoint(self) -> bool:
+        """Save what we have. Returns False (and logs) when the database is
+        unavailable; the call goes on and the final save will spool."""
+        try:
+            async with asyncio.timeout(self.save_timeout), self.sessions.begin() as session:
+                self.saved = await save_call(session, self.snapshot)
+            self.database_ok = True
+            return True
+        except STORAGE_ERRORS as exc:
+            self.database_ok = False
+            log.warning("could not save call record (%s); continuing", type(exc).__name__)
+            return False
+        except Exception:
+            # A bug must not end the call either; the snapshot is still spooled.
+            log.exception("saving the call record failed")
+            return False
+
+    async def finish(self, outcome: str, step: str = "") -> None:
+        """Close the record. Never raises: if the database is down, the
+        snapshot is spooled to disk and replayed later."""
+        self.snapshot.ended_at = self.clock()
+        self.snapshot.outcome = outcome
+        self.snapshot.outcome_step = step
+        if self.snapshot.ticket_kind == "info" and self.snapshot.ticket_status == "open":
+            self.snapshot.ticket_status = "closed"
+        if not await self.checkpoint():
+            try:
+                path = self.spool.put(self.snapshot)
+                log.warning("call record spooled to %s", path.name)
+            except (OSError, TypeError, ValueError):
+                log.exception("could not spool the call record either")

@@ -1,0 +1,70 @@
+"""Call records: idempotent saving, and the spool that keeps records through a
+database outage."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from ivr import ticket_number
+from ivr.records import CallRecorder, Spool
+from ivr.storage import models
+from ivr.storage.calls import CallSnapshot
+from ivr.storage.database import create_engine, session_factory
+
+
+def _snapshot(uniqueid: str = "1796312708.17") -> CallSnapshot:
+    return CallSnapshot(
+        uniqueid=uniqueid,
+        channel="Local/main@ivr-in-00000008;2",
+        script="main",
+        started_at=datetime(2026, 12, 3, 8, 0, tzinfo=UTC),
+        caller_number="081234567890",
+        caller_e164="+6281234567890",
+    )
+
+
+async def test_saving_twice_creates_nothing_twice(database_url: str, tmp_path: Path):
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    recorder = CallRecorder(_snapshot(), sessions, Spool(tmp_path / "spool", sessions))
+    recorder.add("prompt", prompt="menu.main", text="Untuk ...")
+    assert await recorder.checkpoint()
+    first_number = recorder.ticket_number
+    recorder.add("dtmf", digits="0")
+    await recorder.finish("completed")
+    await recorder.finish("completed")
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(models.Call)) == 1
+        assert await session.scalar(select(func.count()).select_from(models.Ticket)) == 1
+        kinds = list(await session.scalars(select(models.TicketEvent.kind).order_by(models.TicketEvent.seq)))
+        ticket = await session.scalar(select(models.Ticket))
+    assert kinds == ["prompt", "dtmf"]
+    assert ticket.number == first_number and ticket_number.is_valid(first_number)
+    assert ticket.status == "closed"  # an info-only call closes itself
+    await engine.dispose()
+
+
+async def test_database_down_spools_and_replays(database_url: str, tmp_path: Path):
+    dead = create_engine("sqlite+aiosqlite:////nonexistent-dir/ivr.sqlite3")
+    spool_dir = tmp_path / "spool"
+    recorder = CallRecorder(_snapshot("42.1"), session_factory(dead), Spool(spool_dir, session_factory(dead)))
+    assert not await recorder.checkpoint()
+    recorder.add("prompt", prompt="goodbye", text="Terima kasih")
+    recorder.snapshot.started_at = datetime.now(UTC) - timedelta(seconds=30)
+    await recorder.finish("abandoned", "menu:main")
+    assert [p.name for p in spool_dir.iterdir()] == ["42.1.json"]
+    await dead.dispose()
+
+    engine = create_engine(database_url)
+    spool = Spool(spool_dir, session_factory(engine))
+    assert await spool.replay_once() == 1
+    assert await spool.replay_once() == 0
+    async with session_factory(engine)() as session:
+        call = await session.scalar(select(models.Call))
+        events = list(await session.scalars(select(models.TicketEvent)))
+    assert call.outcome == "abandoned" and call.outcome_step == "menu:main"
+    assert round(call.duration_seconds) == 30
+    assert [e.kind for e in events] == ["prompt"]
+    assert spool.backlog() == 0
+    await engine.dispose()
