@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ivr.agi.server import FastAGIServer
@@ -20,14 +21,16 @@ from ivr.callhandler import CallHandler
 from ivr.config import Settings
 from ivr.flows import build_registry
 from ivr.flows.actions import build_actions
+from ivr.flows.main import greeting_text
 from ivr.menus import DEFAULT_MENUS_FILE, load_menus
 from ivr.office_hours import OfficeCalendar
-from ivr.records import Spool
+from ivr.records import STORAGE_ERRORS, CallStore, Spool
 from ivr.services import OverrideCache, Services
 from ivr.speech.prompts import PromptCatalog, PromptLibrary
 from ivr.speech.tts import SpeechEngine, SpeechUnavailable, Voice
 from ivr.storage import migrations
 from ivr.storage.database import create_engine, session_factory
+from ivr.storage.models import Office
 
 log = logging.getLogger("ivr.app")
 
@@ -78,7 +81,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
     prompts = PromptLibrary(catalog, settings.recordings_root, settings.language, speech)
     actions = build_actions()
     menus = load_menus(settings.menus_file or DEFAULT_MENUS_FILE, actions, catalog.ids)
-    spool = Spool(settings.data_dir / "spool", sessions)
+    spool = Spool(settings.data_dir / "spool", CallStore(sessions, serialize_writes=url.startswith("sqlite")))
     ami = (
         AMIClient(
             AMIConfig(
@@ -119,22 +122,39 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         log.error("TTS unavailable at start-up: %s", exc)
     if ami is not None:
         await ami.start()  # connects in the background; calls never wait for it
-    spool_task = asyncio.create_task(spool.run(), name="spool")
+    background = [asyncio.create_task(spool.run(), name="spool")]
     try:
         audio.prepare()
         report = await prompts.build()
         log.info("prompt catalog ready: %s; %d stable names", report, audio.publish_stable_names())
+        background.append(asyncio.create_task(prerender_greetings(sessions, speech), name="greetings"))
         await agi.start()
         yield runtime
     finally:
         await agi.stop(settings.shutdown_grace_seconds)
-        spool_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await spool_task
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if ami is not None:
             await ami.close()
         await speech.close()
         await engine.dispose()
+
+
+async def prerender_greetings(sessions: async_sessionmaker[AsyncSession], speech: SpeechEngine) -> None:
+    """Registered callers are greeted with their office's name: render those
+    greetings before anyone calls, so nobody waits for synthesis."""
+    try:
+        async with sessions() as session:
+            offices = list(await session.scalars(select(Office.name)))
+    except STORAGE_ERRORS as exc:
+        log.warning("could not pre-render greetings: %s", type(exc).__name__)
+        return
+    for office in offices:
+        try:
+            await speech.render(greeting_text(office))
+        except (SpeechUnavailable, ValueError) as exc:
+            log.warning("greeting for %s not pre-rendered: %s", office, exc)
 
 
 async def serve(settings: Settings) -> None:

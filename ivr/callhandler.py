@@ -78,7 +78,7 @@ class CallHandler:
             office_id=caller.office_id,
             dialed_number=env.get("dnid") if env.get("dnid") != "unknown" else env.get("extension"),
         )
-        recorder = CallRecorder(snapshot, self.services.sessions, self.services.spool)
+        recorder = CallRecorder(snapshot, self.services.spool)
         call = Call(
             session=session,
             voice=self.audio,
@@ -91,7 +91,7 @@ class CallHandler:
         self.active[snapshot.uniqueid] = call
         outcome, step = "failed", ""
         try:
-            await recorder.checkpoint()
+            recorder.save_in_background()
             async with asyncio.timeout(self.services.settings.call_max_seconds):
                 await flow(call, self.services)
             outcome = call.outcome

@@ -11,6 +11,7 @@ saving is idempotent, so a replay never duplicates anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -30,12 +31,32 @@ log = logging.getLogger("ivr.records")
 STORAGE_ERRORS = (SQLAlchemyError, OSError, TimeoutError, ConnectionError)
 
 
+class CallStore:
+    """Saves call snapshots. On SQLite, writes are serialised here: queueing on
+    an asyncio lock is cheap, while SQLite's own busy handler makes concurrent
+    writers sleep and retry (seconds of latency at a few hundred calls)."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, serialize_writes: bool, timeout: float = 10.0
+    ) -> None:
+        self.sessions = sessions
+        self.timeout = timeout
+        self._guard: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if serialize_writes else contextlib.nullcontext()
+        )
+
+    async def save(self, snapshot: CallSnapshot) -> SavedCall:
+        async with self._guard:
+            async with asyncio.timeout(self.timeout), self.sessions.begin() as session:
+                return await save_call(session, snapshot)
+
+
 class Spool:
     """A directory of call snapshots waiting for the database."""
 
-    def __init__(self, directory: Path, sessions: async_sessionmaker[AsyncSession], retry_seconds: float = 5.0):
+    def __init__(self, directory: Path, store: CallStore, retry_seconds: float = 5.0):
         self.directory = directory
-        self.sessions = sessions
+        self.store = store
         self.retry_seconds = retry_seconds
         self.replayed = 0
         self._wake = asyncio.Event()
@@ -68,8 +89,7 @@ class Spool:
                 path.rename(path.with_suffix(".bad"))
                 continue
             try:
-                async with self.sessions.begin() as session:
-                    await save_call(session, snapshot)
+                await self.store.save(snapshot)
             except STORAGE_ERRORS as exc:
                 log.info("database still unavailable for the spool: %s", type(exc).__name__)
                 break
@@ -101,19 +121,16 @@ class CallRecorder:
     def __init__(
         self,
         snapshot: CallSnapshot,
-        sessions: async_sessionmaker[AsyncSession],
         spool: Spool,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        save_timeout: float = 10.0,
     ) -> None:
-        self.save_timeout = save_timeout
         self.snapshot = snapshot
-        self.sessions = sessions
         self.spool = spool
         self.clock = clock
         self.saved: SavedCall | None = None
         self.database_ok = True
         self._seq = 0
+        self._background: asyncio.Task[bool] | None = None
 
     @property
     def ticket_number(self) -> str | None:
@@ -134,12 +151,22 @@ class CallRecorder:
         self.snapshot.ticket_priority = priority
         self.snapshot.ticket_details.update(details)
 
+    def save_in_background(self) -> None:
+        """Make the call visible to staff at once without making the caller
+        wait for the database; the next checkpoint waits for this save."""
+        self._background = asyncio.create_task(self._save(), name=f"save-{self.snapshot.uniqueid}")
+
     async def checkpoint(self) -> bool:
         """Save what we have. Returns False (and logs) when the database is
         unavailable; the call goes on and the final save will spool."""
+        if self._background is not None:
+            await self._background
+            self._background = None
+        return await self._save()
+
+    async def _save(self) -> bool:
         try:
-            async with asyncio.timeout(self.save_timeout), self.sessions.begin() as session:
-                self.saved = await save_call(session, self.snapshot)
+            self.saved = await self.spool.store.save(self.snapshot)
             self.database_ok = True
             return True
         except STORAGE_ERRORS as exc:

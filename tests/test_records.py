@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from ivr import ticket_number
-from ivr.records import CallRecorder, Spool
+from ivr.records import CallRecorder, CallStore, Spool
 from ivr.storage import models
 from ivr.storage.calls import CallSnapshot
 from ivr.storage.database import create_engine, session_factory
@@ -27,7 +27,7 @@ def _snapshot(uniqueid: str = "1796312708.17") -> CallSnapshot:
 async def test_saving_twice_creates_nothing_twice(database_url: str, tmp_path: Path):
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    recorder = CallRecorder(_snapshot(), sessions, Spool(tmp_path / "spool", sessions))
+    recorder = CallRecorder(_snapshot(), Spool(tmp_path / "spool", CallStore(sessions, serialize_writes=True)))
     recorder.add("prompt", prompt="menu.main", text="Untuk ...")
     assert await recorder.checkpoint()
     first_number = recorder.ticket_number
@@ -48,7 +48,8 @@ async def test_saving_twice_creates_nothing_twice(database_url: str, tmp_path: P
 async def test_database_down_spools_and_replays(database_url: str, tmp_path: Path):
     dead = create_engine("sqlite+aiosqlite:////nonexistent-dir/ivr.sqlite3")
     spool_dir = tmp_path / "spool"
-    recorder = CallRecorder(_snapshot("42.1"), session_factory(dead), Spool(spool_dir, session_factory(dead)))
+    dead_store = CallStore(session_factory(dead), serialize_writes=False)
+    recorder = CallRecorder(_snapshot("42.1"), Spool(spool_dir, dead_store))
     assert not await recorder.checkpoint()
     recorder.add("prompt", prompt="goodbye", text="Terima kasih")
     recorder.snapshot.started_at = datetime.now(UTC) - timedelta(seconds=30)
@@ -57,7 +58,7 @@ async def test_database_down_spools_and_replays(database_url: str, tmp_path: Pat
     await dead.dispose()
 
     engine = create_engine(database_url)
-    spool = Spool(spool_dir, session_factory(engine))
+    spool = Spool(spool_dir, CallStore(session_factory(engine), serialize_writes=False))
     assert await spool.replay_once() == 1
     assert await spool.replay_once() == 0
     async with session_factory(engine)() as session:

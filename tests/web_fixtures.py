@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ivr.config import Settings
 from ivr.office_hours import OfficeCalendar
-from ivr.records import Spool
+from ivr.records import CallStore, Spool
 from ivr.services import OverrideCache, Services
 from ivr.storage.calls import CallSnapshot, EventFacts, RecordingFacts, SavedCall, save_call
 from ivr.storage.database import create_engine, session_factory
@@ -64,7 +64,7 @@ def build_runtime(settings: Settings, engine: AsyncEngine) -> TestRuntime:
     services = Services(
         settings=settings,
         sessions=sessions,
-        spool=Spool(settings.data_dir / "spool", sessions),
+        spool=Spool(settings.data_dir / "spool", CallStore(sessions, serialize_writes=True)),
         menus={},
         calendar=OfficeCalendar(settings.office_hours, settings.zone),
         override=OverrideCache(sessions),

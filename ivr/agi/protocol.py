@@ -108,10 +108,7 @@ class Reply:
     @property
     def number(self) -> int | None:
         """The result as an integer, or None when it is not one (GET DATA digits are)."""
-        try:
-            return int(self.result)
-        except ValueError:
-            return None
+        return int(self.result) if _INTEGER.fullmatch(self.result) else None
 
     @property
     def endpos(self) -> int | None:

@@ -183,6 +183,10 @@ class Session:
                     raw = await self._readline()
             except TimeoutError:
                 return False
+            except ConnectionLost:
+                # AGIEXITONHANGUP with AGISIGHUP=no: Asterisk just closes.
+                self._broken = self.hung_up = True
+                return True
             if raw == protocol.HANGUP_LINE:
                 self.hung_up = True
                 return True

@@ -33,9 +33,14 @@ async def run(call: Call, services: Services) -> None:
     await call.hangup()
 
 
+def greeting_text(office: str) -> str:
+    """The greeting of a registered caller (pre-rendered for every office at start-up)."""
+    return f"Selamat datang di Call Center Protokol, rekan dari {office}."
+
+
 async def greet(call: Call) -> None:
     office = call.caller.office_name
     if office:
-        await call.play(Say(f"Selamat datang di Call Center Protokol, rekan dari {office}.", fallback="greeting.known"))
+        await call.play(Say(greeting_text(office), fallback="greeting.known"))
     else:
         await call.play("greeting.generic")
