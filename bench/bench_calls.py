@@ -78,8 +78,9 @@ async def one_call(port: int, pace: float, think: list[float], errors: list[str]
                 if not line:
                     break
                 think.append(time.perf_counter() - sent)
-                by_command.setdefault(previous, []).append(think[-1])
-                previous = line.split(b" ")[0].strip().decode(errors="replace") + " after " + previous.split(" ")[0]
+                verb = line.split(b" ")[0].strip().decode(errors="replace")
+                by_command.setdefault(f"{verb} after {previous}", []).append(think[-1])
+                previous = verb
                 reply = await simulator.execute(line)
                 if pace:
                     await asyncio.sleep(pace)

@@ -30,6 +30,7 @@ from ivr.speech.prompts import PromptCatalog, PromptLibrary
 from ivr.speech.tts import SpeechEngine, SpeechUnavailable, Voice
 from ivr.storage import migrations
 from ivr.storage.database import create_engine, session_factory
+from ivr.storage.directory import DirectoryCache
 from ivr.storage.models import Office
 
 log = logging.getLogger("ivr.app")
@@ -81,7 +82,8 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
     prompts = PromptLibrary(catalog, settings.recordings_root, settings.language, speech)
     actions = build_actions()
     menus = load_menus(settings.menus_file or DEFAULT_MENUS_FILE, actions, catalog.ids)
-    spool = Spool(settings.data_dir / "spool", CallStore(sessions, serialize_writes=url.startswith("sqlite")))
+    store = CallStore(sessions, serialize_writes=url.startswith("sqlite"))
+    spool = Spool(settings.data_dir / "spool", store)
     ami = (
         AMIClient(
             AMIConfig(
@@ -101,6 +103,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         menus=menus,
         calendar=OfficeCalendar(settings.office_hours, settings.zone),
         override=OverrideCache(sessions),
+        directory=DirectoryCache(sessions),
         ami=ami,
     )
     audio = AudioLibrary(settings, prompts, speech)
@@ -137,6 +140,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         await asyncio.gather(*background, return_exceptions=True)
         if ami is not None:
             await ami.close()
+        await store.close()
         await speech.close()
         await engine.dispose()
 

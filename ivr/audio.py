@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 from ivr.config import Settings
@@ -13,6 +14,10 @@ from ivr.speech.prompts import PromptLibrary
 from ivr.speech.tts import SpeechEngine, SpeechUnavailable
 
 log = logging.getLogger("ivr.audio")
+
+#: How long a prompt's resolved file is reused without looking at the disk
+#: again: a human recording dropped into recordings/prompts/ wins within this.
+PROMPT_PATH_TTL = 10.0
 
 
 class AudioLibrary:
@@ -24,6 +29,7 @@ class AudioLibrary:
         self.prompts = prompts
         self.engine = engine
         self._silence = settings.recordings_root / "cache" / "silence-100ms.wav"
+        self._prompt_paths: dict[str, tuple[float, Path]] = {}
 
     def prepare(self) -> None:
         """Files every call needs, written before the first call arrives."""
@@ -51,8 +57,12 @@ class AudioLibrary:
         return self.prompts.catalog.text(prompt_id)
 
     async def prompt_file(self, prompt_id: str) -> Path | None:
+        known = self._prompt_paths.get(prompt_id)
+        if known is not None and time.monotonic() - known[0] < PROMPT_PATH_TTL:
+            return known[1]
         path = self.prompts.path(prompt_id)
         if path is not None:
+            self._prompt_paths[prompt_id] = (time.monotonic(), path)
             return path
         log.warning("prompt %s not rendered yet; synthesizing during the call", prompt_id)
         return await self.speech_file(self.prompt_text(prompt_id))

@@ -20,7 +20,6 @@ from ivr.channel_vars import RESULT_FAILED, RESULT_OK
 from ivr.flows import Flow, FlowRegistry
 from ivr.records import STORAGE_ERRORS, CallRecorder
 from ivr.services import Services
-from ivr.storage import directory
 from ivr.storage.calls import CallSnapshot
 
 log = logging.getLogger("ivr.calls")
@@ -49,8 +48,7 @@ class CallHandler:
         info = CallerInfo(number=number, name_from_network="" if name == "unknown" else name)
         if number.e164:
             try:
-                async with asyncio.timeout(3), self.services.sessions() as db:
-                    match = await directory.find_by_number(db, number.e164)
+                match = await self.services.directory.lookup(number.e164)
             except STORAGE_ERRORS as exc:
                 log.warning("caller directory unavailable (%s): treating caller as unknown", type(exc).__name__)
                 match = None

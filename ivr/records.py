@@ -11,11 +11,10 @@ saving is idempotent, so a replay never duplicates anything.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,23 +31,90 @@ STORAGE_ERRORS = (SQLAlchemyError, OSError, TimeoutError, ConnectionError)
 
 
 class CallStore:
-    """Saves call snapshots. On SQLite, writes are serialised here: queueing on
-    an asyncio lock is cheap, while SQLite's own busy handler makes concurrent
-    writers sleep and retry (seconds of latency at a few hundred calls)."""
+    """Saves call snapshots: the one way call records reach the database.
+
+    On SQLite one writer task saves everything in batches (group commit): a few
+    hundred calls that checkpoint at once cost a few transactions instead of
+    queueing on SQLite's lock, whose busy handler sleeps and retries. On
+    PostgreSQL each save is its own transaction.
+    """
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, serialize_writes: bool, timeout: float = 10.0
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        serialize_writes: bool,
+        timeout: float = 10.0,
+        batch_size: int = 100,
     ) -> None:
         self.sessions = sessions
         self.timeout = timeout
-        self._guard: contextlib.AbstractAsyncContextManager[Any] = (
-            asyncio.Lock() if serialize_writes else contextlib.nullcontext()
+        self.batch_size = batch_size
+        self._queue: asyncio.Queue[tuple[CallSnapshot, SavedCall | None, asyncio.Future[SavedCall]]] | None = (
+            asyncio.Queue() if serialize_writes else None
         )
+        self._writer: asyncio.Task[None] | None = None
 
-    async def save(self, snapshot: CallSnapshot) -> SavedCall:
-        async with self._guard:
-            async with asyncio.timeout(self.timeout), self.sessions.begin() as session:
-                return await save_call(session, snapshot)
+    async def save(self, snapshot: CallSnapshot, known: SavedCall | None = None) -> SavedCall:
+        if self._queue is None:
+            return await self._save_one(snapshot, known)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches(), name="call-store-writer")
+        done: asyncio.Future[SavedCall] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((snapshot, known, done))
+        # shield: a caller that hangs up must not cancel a batch others are in.
+        return await asyncio.wait_for(asyncio.shield(done), self.timeout * 2)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
+
+    async def _save_one(self, snapshot: CallSnapshot, known: SavedCall | None) -> SavedCall:
+        async with asyncio.timeout(self.timeout), self.sessions.begin() as session:
+            return await save_call(session, snapshot, known)
+
+    async def _write_batches(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            batch = [item for item in batch if not item[2].done()]
+            try:
+                async with asyncio.timeout(self.timeout), self.sessions.begin() as session:
+                    saved = [await save_call(session, snapshot, known) for snapshot, known, _ in batch]
+            except STORAGE_ERRORS as exc:
+                if len(batch) > 1:
+                    # One bad snapshot must not fail the others: retry them alone.
+                    for snapshot, known, done in batch:
+                        await self._settle(done, self._save_one(snapshot, known))
+                    continue
+                _fail(batch[0][2], exc)
+                continue
+            except Exception as exc:  # a bug in one save: report it to every waiter
+                for _, _, done in batch:
+                    _fail(done, exc)
+                continue
+            for (_, _, done), result in zip(batch, saved, strict=True):
+                if not done.done():
+                    done.set_result(result)
+
+    @staticmethod
+    async def _settle(done: asyncio.Future[SavedCall], work: Awaitable[SavedCall]) -> None:
+        try:
+            result = await work
+        except Exception as exc:
+            _fail(done, exc)
+        else:
+            if not done.done():
+                done.set_result(result)
+
+
+def _fail(done: asyncio.Future[SavedCall], exc: BaseException) -> None:
+    if not done.done():
+        done.set_exception(exc)
 
 
 class Spool:
@@ -166,7 +232,7 @@ class CallRecorder:
 
     async def _save(self) -> bool:
         try:
-            self.saved = await self.spool.store.save(self.snapshot)
+            self.saved = await self.spool.store.save(self.snapshot, self.saved)
             self.database_ok = True
             return True
         except STORAGE_ERRORS as exc:

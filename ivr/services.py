@@ -16,6 +16,7 @@ from ivr.menus import Menu
 from ivr.office_hours import OfficeCalendar, OfficeStatus
 from ivr.records import STORAGE_ERRORS, Spool
 from ivr.storage import settings_store
+from ivr.storage.directory import DirectoryCache
 
 log = logging.getLogger("ivr.services")
 
@@ -55,6 +56,7 @@ class Services:
     menus: dict[str, Menu]
     calendar: OfficeCalendar
     override: OverrideCache
+    directory: DirectoryCache
     #: The Asterisk Manager connection; None when no AMI host is configured.
     ami: AMIClient | None = None
 

@@ -28,6 +28,7 @@ from ivr.records import CallStore, Spool
 from ivr.services import OverrideCache, Services
 from ivr.storage.calls import CallSnapshot, EventFacts, RecordingFacts, SavedCall, save_call
 from ivr.storage.database import create_engine, session_factory
+from ivr.storage.directory import DirectoryCache
 from ivr.storage.tokens import ROLES, create_token
 from ivr.web.app import create_web_app
 
@@ -65,6 +66,7 @@ def build_runtime(settings: Settings, engine: AsyncEngine) -> TestRuntime:
         settings=settings,
         sessions=sessions,
         spool=Spool(settings.data_dir / "spool", CallStore(sessions, serialize_writes=True)),
+        directory=DirectoryCache(sessions),
         menus={},
         calendar=OfficeCalendar(settings.office_hours, settings.zone),
         override=OverrideCache(sessions),

@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr import ticket_number
 from ivr.storage import models
+from ivr.storage.models import utcnow
 
 
 @dataclass
@@ -89,84 +90,142 @@ def _datetimes_to_text(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class SavedCall:
+    """What is stored after a save; passed back to the next save of the same
+    call so it only writes what is new."""
+
     call_id: int
     ticket_id: int
     ticket_number: str
+    events_stored: int = 0
+    recordings_stored: int = 0
 
 
-async def save_call(session: AsyncSession, snapshot: CallSnapshot) -> SavedCall:
-    """Create or update the call, its ticket, and append the events and
-    recordings not yet stored. The caller commits."""
-    call = await session.scalar(select(models.Call).where(models.Call.uniqueid == snapshot.uniqueid))
-    if call is None:
+async def save_call(session: AsyncSession, snapshot: CallSnapshot, known: SavedCall | None = None) -> SavedCall:
+    """Create or update the call and its ticket, and append the events and
+    recordings not yet stored. The caller commits.
+
+    With ``known`` (this process saved the call before) it is a handful of
+    UPDATE and INSERT statements; without it (first save, or a spool replay
+    in another process) the stored state is looked up first."""
+    if known is None:
+        known = await _stored_state(session, snapshot)
+    if known is None:
         ticket = models.Ticket(created_at=snapshot.started_at)
         session.add(ticket)
         await session.flush()
         ticket.number = ticket_number.number_for_id(ticket.id)
         call = models.Call(uniqueid=snapshot.uniqueid, started_at=snapshot.started_at, ticket_id=ticket.id)
         session.add(call)
-    else:
-        ticket = await session.get_one(models.Ticket, call.ticket_id)
+        await session.flush()
+        known = SavedCall(call.id, ticket.id, ticket.number)
 
-    call.linkedid = snapshot.linkedid
-    call.channel = snapshot.channel
-    call.script = snapshot.script
-    call.caller_number = snapshot.caller_number
-    call.caller_e164 = snapshot.caller_e164
-    call.caller_name = snapshot.caller_name
-    call.caller_id = snapshot.caller_id
-    call.dialed_number = snapshot.dialed_number
-    call.ended_at = snapshot.ended_at
-    call.duration_seconds = (
-        (snapshot.ended_at - snapshot.started_at).total_seconds() if snapshot.ended_at else None
+    duration = (snapshot.ended_at - snapshot.started_at).total_seconds() if snapshot.ended_at else None
+    await session.execute(
+        update(models.Call)
+        .where(models.Call.id == known.call_id)
+        .values(
+            linkedid=snapshot.linkedid,
+            channel=snapshot.channel,
+            script=snapshot.script,
+            caller_number=snapshot.caller_number,
+            caller_e164=snapshot.caller_e164,
+            caller_name=snapshot.caller_name,
+            caller_id=snapshot.caller_id,
+            dialed_number=snapshot.dialed_number,
+            ended_at=snapshot.ended_at,
+            duration_seconds=duration,
+            outcome=snapshot.outcome,
+            outcome_step=snapshot.outcome_step,
+        )
     )
-    call.outcome = snapshot.outcome
-    call.outcome_step = snapshot.outcome_step
-
+    await session.execute(
+        update(models.Ticket)
+        .where(models.Ticket.id == known.ticket_id)
+        .values(
+            kind=snapshot.ticket_kind,
+            priority=snapshot.ticket_priority,
+            details=snapshot.ticket_details,
+            caller_id=snapshot.caller_id,
+            office_id=snapshot.office_id,
+            caller_number=snapshot.caller_number,
+            caller_e164=snapshot.caller_e164,
+            updated_at=utcnow(),
+        )
+    )
     # Once staff have acted on the ticket, its status is theirs: a late
     # checkpoint or a spool replay must not undo a staff decision.
-    staff_acted = await session.scalar(
-        select(exists().where(models.TicketEvent.ticket_id == ticket.id, models.TicketEvent.kind == "staff"))
+    staff_acted = exists().where(models.TicketEvent.ticket_id == known.ticket_id, models.TicketEvent.kind == "staff")
+    await session.execute(
+        update(models.Ticket)
+        .where(models.Ticket.id == known.ticket_id, ~staff_acted)
+        .values(status=snapshot.ticket_status)
     )
-    if not staff_acted:
-        ticket.status = snapshot.ticket_status
-    ticket.kind = snapshot.ticket_kind
-    ticket.priority = snapshot.ticket_priority
-    ticket.details = {**(ticket.details or {}), **snapshot.ticket_details}
-    ticket.caller_id = snapshot.caller_id
-    ticket.office_id = snapshot.office_id
-    ticket.caller_number = snapshot.caller_number
-    ticket.caller_e164 = snapshot.caller_e164
-    await session.flush()
 
-    stored_seq = await session.scalar(
-        select(func.coalesce(func.max(models.TicketEvent.seq), -1)).where(models.TicketEvent.call_id == call.id)
-    )
-    for facts in snapshot.events:
-        if facts.seq > (stored_seq if stored_seq is not None else -1):
-            session.add(
-                models.TicketEvent(
-                    ticket_id=ticket.id, call_id=call.id, seq=facts.seq, at=facts.at, kind=facts.kind, data=facts.data
-                )
-            )
-    if snapshot.recordings:
-        known = set(
-            await session.scalars(
-                select(models.Recording.path).where(models.Recording.path.in_([r.path for r in snapshot.recordings]))
-            )
+    new_events = [e for e in snapshot.events if e.seq >= known.events_stored]
+    if new_events:
+        await session.execute(
+            insert(models.TicketEvent),
+            [
+                {
+                    "ticket_id": known.ticket_id,
+                    "call_id": known.call_id,
+                    "seq": e.seq,
+                    "at": e.at,
+                    "kind": e.kind,
+                    "data": e.data,
+                }
+                for e in new_events
+            ],
         )
-        for rec in snapshot.recordings:
-            if rec.path not in known:
-                session.add(
-                    models.Recording(
-                        ticket_id=ticket.id,
-                        call_id=call.id,
-                        kind=rec.kind,
-                        path=rec.path,
-                        seconds=rec.seconds,
-                        created_at=rec.created_at,
-                    )
-                )
-    await session.flush()
-    assert ticket.number is not None
-    return SavedCall(call_id=call.id, ticket_id=ticket.id, ticket_number=ticket.number)
+    new_recordings = snapshot.recordings[known.recordings_stored :]
+    if new_recordings:
+        await session.execute(
+            insert(models.Recording),
+            [
+                {
+                    "ticket_id": known.ticket_id,
+                    "call_id": known.call_id,
+                    "kind": r.kind,
+                    "path": r.path,
+                    "seconds": r.seconds,
+                    "created_at": r.created_at,
+                }
+                for r in new_recordings
+            ],
+        )
+    return SavedCall(
+        known.call_id,
+        known.ticket_id,
+        known.ticket_number,
+        events_stored=max((e.seq for e in snapshot.events), default=-1) + 1,
+        recordings_stored=len(snapshot.recordings),
+    )
+
+
+async def _stored_state(session: AsyncSession, snapshot: CallSnapshot) -> SavedCall | None:
+    row = (
+        await session.execute(
+            select(models.Call.id, models.Ticket.id, models.Ticket.number)
+            .join(models.Ticket, models.Ticket.id == models.Call.ticket_id)
+            .where(models.Call.uniqueid == snapshot.uniqueid)
+        )
+    ).first()
+    if row is None:
+        return None
+    stored_seq = await session.scalar(
+        select(func.coalesce(func.max(models.TicketEvent.seq), -1)).where(models.TicketEvent.call_id == row[0])
+    )
+    stored_paths = set(
+        await session.scalars(
+            select(models.Recording.path).where(models.Recording.path.in_([r.path for r in snapshot.recordings]))
+        )
+    )
+    # Recordings are appended in order, so the stored ones are a prefix.
+    stored_recordings = sum(1 for r in snapshot.recordings if r.path in stored_paths)
+    return SavedCall(
+        row[0],
+        row[1],
+        row[2],
+        events_stored=(stored_seq if stored_seq is not None else -1) + 1,
+        recordings_stored=stored_recordings,
+    )

@@ -607,6 +607,7 @@ async def create_caller(request: web.Request) -> web.Response:
     except IntegrityError:
         # Someone registered one of the numbers between our check and the insert.
         raise Conflict("Nomor sudah terdaftar / A number is already registered") from None
+    runtime.services.directory.forget()  # the next call from these numbers is recognised
     who = identity(request)
     log.info("caller %s registered by %s", caller.id, who.name)
     return web.json_response(
