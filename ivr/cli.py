@@ -190,16 +190,11 @@ async def _prompts(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _call(settings: Settings, args: argparse.Namespace) -> int:
-    from ivr.simulator import place_call
+    from ivr.simulator import place_call, stdin_key_source
 
     outcomes = dict(item.split("=", 1) for item in args.dial)
     keys = args.keys.split(",") if args.keys is not None else None
-    key_source = None
-    if keys is None:
-
-        async def key_source(prompt: Any) -> str:
-            return (await asyncio.to_thread(input, "keys> ")).strip()
-
+    key_source = stdin_key_source() if keys is None else None
     record = await place_call(
         args.host or settings.agi_host,
         args.port or settings.agi_port,
