@@ -54,7 +54,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -190,7 +190,8 @@ def main() -> None:
                 )
                 if os.environ.get("BENCH_DETAIL"):
                     for name, values in sorted(by_command.items(), key=lambda kv: -max(kv[1])):
-                        print(f"      {name:30s} n={len(values):5d} p50={statistics.median(values)*1000:8.2f} max={max(values)*1000:8.1f}")
+                        p50, worst = statistics.median(values) * 1000, max(values) * 1000
+                        print(f"      {name:30s} n={len(values):5d} p50={p50:8.2f} max={worst:8.1f}")
                     by_command.clear()
                 if r["first_error"]:
                     print(f"      first error: {r['first_error']}")
