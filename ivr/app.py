@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ivr.agenda import build_agenda_services
 from ivr.agi.server import FastAGIServer
 from ivr.ami import AMIClient, AMIConfig
 from ivr.audio import AudioLibrary
@@ -96,6 +97,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         if settings.ami_host
         else None
     )
+    agenda = build_agenda_services(settings, sessions, speech)
     services = Services(
         settings=settings,
         sessions=sessions,
@@ -105,6 +107,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         override=OverrideCache(sessions),
         directory=DirectoryCache(sessions),
         ami=ami,
+        agenda=agenda,
     )
     audio = AudioLibrary(settings, prompts, speech)
     calls = CallHandler(services, audio)
@@ -131,6 +134,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         report = await prompts.build()
         log.info("prompt catalog ready: %s; %d stable names", report, audio.publish_stable_names())
         background.append(asyncio.create_task(prerender_greetings(sessions, speech), name="greetings"))
+        await agenda.start()
         await agi.start()
         yield runtime
     finally:
@@ -140,6 +144,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         await asyncio.gather(*background, return_exceptions=True)
         if ami is not None:
             await ami.close()
+        await agenda.close()
         await store.close()
         await speech.close()
         await engine.dispose()

@@ -135,7 +135,7 @@ class Call:
 
     # -- plumbing ---------------------------------------------------------
 
-    async def _command(self, line: bytes, timeout: float | None, *, live: bool = True) -> Reply:
+    async def _command(self, line: bytes, timeout: float | None, *, live: bool = True, secret: bool = False) -> Reply:
         """Send a command; a hangup before or during it becomes CallerHungUp.
 
         ``live`` commands need the channel up; the dead-capable ones (SET
@@ -143,7 +143,7 @@ class Call:
         if live and self.session.hung_up:
             raise CallerHungUp("caller already hung up")
         try:
-            reply = await self.session.command(line, timeout)
+            reply = await self.session.command(line, timeout, secret=secret)
         except DeadChannel as exc:
             self.session.hung_up = True
             raise CallerHungUp("dead channel") from exc
@@ -203,13 +203,14 @@ class Call:
         return key
 
     async def read_digits(
-        self, *prompt: Playable, max_digits: int, timeout: float = 5.0, purpose: str = ""
+        self, *prompt: Playable, max_digits: int, timeout: float = 5.0, purpose: str = "", secret: bool = False
     ) -> Digits:
         """Ask for up to ``max_digits`` keys with one ``GET DATA``: its prompt
         (the last item) is interrupted by the first key, which counts as a digit;
         ``#`` ends early and is not returned. Earlier items (an apology before
         the menu) play first, uninterrupted, so one input moment stays one command.
-        ``Digits("", timed_out=False)`` means the caller pressed ``#`` alone."""
+        ``Digits("", timed_out=False)`` means the caller pressed ``#`` alone.
+        ``secret`` digits (a PIN) are kept off the timeline and the logs."""
         *intro, last = prompt
         if intro:
             await self.play(*intro)
@@ -221,15 +222,18 @@ class Call:
         line = protocol.encode_command(
             "GET DATA", self.voice.asterisk_name(path), raw=[str(int(timeout * 1000)), str(max_digits)]
         )
-        reply = await self._command(line, _wav_seconds(path) + timeout * (max_digits + 1) + REPLY_MARGIN)
+        reply = await self._command(
+            line, _wav_seconds(path) + timeout * (max_digits + 1) + REPLY_MARGIN, secret=secret
+        )
         if reply.result == "-1":
             await self._raise_if_gone(reply)
-            return self._digits("", True, purpose)
+            return self._digits("", True, purpose, secret)
         digits = "".join(ch for ch in reply.result if ch in ALL_KEYS)
-        return self._digits(digits, reply.data == "timeout", purpose)
+        return self._digits(digits, reply.data == "timeout", purpose, secret)
 
-    def _digits(self, digits: str, timed_out: bool, purpose: str) -> Digits:
-        self.record.add("dtmf", digits=digits, timeout=timed_out, purpose=purpose)
+    def _digits(self, digits: str, timed_out: bool, purpose: str, secret: bool = False) -> Digits:
+        shown = "*" * len(digits) if secret else digits
+        self.record.add("dtmf", digits=shown, timeout=timed_out, purpose=purpose)
         return Digits(digits, timed_out)
 
     async def record_voice(

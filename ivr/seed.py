@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr import callerid
+from ivr.agenda.demo import seed_demo_agenda
 from ivr.config import Settings
 from ivr.storage.models import Caller, CallerNumber, Leader, Office
 
@@ -64,4 +67,7 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession], settings: Settin
             if key not in existing_keys:
                 session.add(Leader(title=title, name=name, menu_key=key, position=position))
                 added["leaders"] += 1
+        await session.flush()
+        today = datetime.now(UTC).astimezone(settings.zone).date()
+        added["agenda items"] = await seed_demo_agenda(session, today)
     return "demo data: " + ", ".join(f"{count} {what} added" for what, count in added.items())

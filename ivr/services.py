@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,6 +18,9 @@ from ivr.office_hours import OfficeCalendar, OfficeStatus
 from ivr.records import STORAGE_ERRORS, Spool
 from ivr.storage import settings_store
 from ivr.storage.directory import DirectoryCache
+
+if TYPE_CHECKING:
+    from ivr.agenda import AgendaServices
 
 log = logging.getLogger("ivr.services")
 
@@ -59,6 +63,7 @@ class Services:
     directory: DirectoryCache
     #: The Asterisk Manager connection; None when no AMI host is configured.
     ami: AMIClient | None = None
+    agenda: AgendaServices | None = None
 
     async def office_status(self, at: datetime | None = None) -> OfficeStatus:
         return self.calendar.status(at or datetime.now(UTC), override=await self.override.get())

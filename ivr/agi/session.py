@@ -142,7 +142,7 @@ class Session:
     def usable(self) -> bool:
         return not self._broken
 
-    async def command(self, line: bytes, timeout: float | None) -> Reply:
+    async def command(self, line: bytes, timeout: float | None, *, secret: bool = False) -> Reply:
         """Send one encoded command and return its ``200`` reply.
 
         Raises the typed ``AGIError`` for 510/511/520, ``ConnectionLost`` on
@@ -158,7 +158,7 @@ class Session:
                 self.writer.write(line)
                 await self.writer.drain()
                 async with asyncio.timeout(timeout):
-                    return await self._read_reply()
+                    return await self._read_reply(secret)
             except TimeoutError as exc:
                 self._broken = True
                 raise CommandTimeout(f"no reply to {protocol.command_verb(line)} in {timeout}s") from exc
@@ -194,7 +194,7 @@ class Session:
             self._broken = True
             raise ConnectionLost(f"unsolicited line {raw!r}")
 
-    async def _readline(self) -> bytes:
+    async def _readline(self, secret: bool = False) -> bytes:
         try:
             raw = await self.reader.readline()
         except (ValueError, asyncio.LimitOverrunError) as exc:
@@ -204,13 +204,14 @@ class Session:
         if not raw.endswith(b"\n"):
             # b'' is EOF; a partial line means EOF in the middle of a reply.
             raise ConnectionLost("Asterisk closed the connection")
-        self.history.append(b"<< " + raw)
-        log.debug("agi << %r", raw)
+        shown = b"<reply withheld: caller's secret digits>\n" if secret else raw
+        self.history.append(b"<< " + shown)
+        log.debug("agi << %r", shown)
         return raw
 
-    async def _read_reply(self) -> Reply:
+    async def _read_reply(self, secret: bool = False) -> Reply:
         while True:
-            raw = await self._readline()
+            raw = await self._readline(secret)
             if raw == protocol.HANGUP_LINE:
                 self.hung_up = True
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ivr.call import Call
-from ivr.flows import messages, operator
+from ivr.flows import agenda, messages, operator
 from ivr.services import Services
 
 Action = Callable[[Call, Services], Awaitable[bool]]
@@ -34,7 +34,7 @@ def build_actions() -> dict[str, Action]:
         "message": messages.leave_message,
         "emergency": emergency,
         # Until their own flows land, these options reach the protocol desk.
-        "agenda": operator.connect,
+        "agenda": agenda.menu_action,
         "submit": operator.connect,
         "track": operator.connect,
     }

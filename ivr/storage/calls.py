@@ -161,7 +161,11 @@ async def save_call(session: AsyncSession, snapshot: CallSnapshot, known: SavedC
         .values(status=snapshot.ticket_status)
     )
 
-    new_events = [e for e in snapshot.events if e.seq >= known.events_stored]
+    # The call goes on appending while we await the database: work on what
+    # exists now, and count only that as stored.
+    events = list(snapshot.events)
+    recordings = list(snapshot.recordings)
+    new_events = [e for e in events if e.seq >= known.events_stored]
     if new_events:
         await session.execute(
             insert(models.TicketEvent),
@@ -177,7 +181,7 @@ async def save_call(session: AsyncSession, snapshot: CallSnapshot, known: SavedC
                 for e in new_events
             ],
         )
-    new_recordings = snapshot.recordings[known.recordings_stored :]
+    new_recordings = recordings[known.recordings_stored :]
     if new_recordings:
         await session.execute(
             insert(models.Recording),
@@ -197,8 +201,8 @@ async def save_call(session: AsyncSession, snapshot: CallSnapshot, known: SavedC
         known.call_id,
         known.ticket_id,
         known.ticket_number,
-        events_stored=max((e.seq for e in snapshot.events), default=-1) + 1,
-        recordings_stored=len(snapshot.recordings),
+        events_stored=max((e.seq for e in events), default=known.events_stored - 1) + 1,
+        recordings_stored=len(recordings),
     )
 
 

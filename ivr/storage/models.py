@@ -236,3 +236,8 @@ class Setting(Base):
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+# Feature tables live in their own modules; importing them here puts them in
+# ``Base.metadata`` for the migrations and the tests.
+from ivr.storage import agenda_models as agenda_models  # noqa: E402

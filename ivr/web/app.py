@@ -19,6 +19,7 @@ from typing import Final
 from aiohttp import web
 
 from ivr.web import RUNTIME, WebRuntime, api
+from ivr.web.agenda_api import add_agenda_routes
 from ivr.web.auth import ACCESS_RULES, auth_middleware
 from ivr.web.errors import error_middleware
 
@@ -41,4 +42,6 @@ def create_web_app(runtime: WebRuntime) -> web.Application:
     app[ACCESS_RULES] = {}
     app.on_response_prepare.append(_protective_headers)
     api.setup(app)
+    if runtime.services.agenda is not None:
+        add_agenda_routes(app, runtime.services.agenda)
     return app
