@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ivr.agenda import build_agenda_services
 from ivr.agi.server import FastAGIServer
+from ivr.alerts import AlertService
 from ivr.ami import AMIClient, AMIConfig
 from ivr.audio import AudioLibrary
 from ivr.callhandler import CallHandler
 from ivr.config import Settings
+from ivr.emergency.service import build_emergency
 from ivr.flows import build_registry
 from ivr.flows.actions import build_actions
 from ivr.flows.main import greeting_text
@@ -98,6 +100,8 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         else None
     )
     agenda = build_agenda_services(settings, sessions, speech)
+    alerts = AlertService(settings, sessions, ami)
+    emergency = build_emergency(settings, sessions, ami)
     services = Services(
         settings=settings,
         sessions=sessions,
@@ -108,6 +112,8 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         directory=DirectoryCache(sessions),
         ami=ami,
         agenda=agenda,
+        alerts=alerts,
+        emergency=emergency,
     )
     audio = AudioLibrary(settings, prompts, speech)
     calls = CallHandler(services, audio)
@@ -128,6 +134,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         log.error("TTS unavailable at start-up: %s", exc)
     if ami is not None:
         await ami.start()  # connects in the background; calls never wait for it
+    await alerts.start()
     background = [asyncio.create_task(spool.run(), name="spool")]
     try:
         audio.prepare()
@@ -135,6 +142,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         log.info("prompt catalog ready: %s; %d stable names", report, audio.publish_stable_names())
         background.append(asyncio.create_task(prerender_greetings(sessions, speech), name="greetings"))
         await agenda.start()
+        await emergency.start()  # the roster in memory before the first call
         await agi.start()
         yield runtime
     finally:
@@ -142,6 +150,8 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await alerts.close()
+        await emergency.close()  # before AMI: in-flight callbacks learn their outcome
         if ami is not None:
             await ami.close()
         await agenda.close()

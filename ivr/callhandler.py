@@ -24,6 +24,9 @@ from ivr.storage.calls import CallSnapshot
 
 log = logging.getLogger("ivr.calls")
 
+#: Seconds the final save may hold the FastAGI session before it is closed.
+RELEASE_CHANNEL_AFTER = 2.0
+
 
 class CallHandler:
     def __init__(self, services: Services, audio: AudioLibrary) -> None:
@@ -69,7 +72,8 @@ class CallHandler:
             channel=env.channel,
             script=env.script,
             started_at=started,
-            caller_number=caller.number.raw,
+            # A withheld number is not ours to keep; "unknown" is no number.
+            caller_number=caller.number.raw if caller.number.kind not in ("withheld", "unknown") else "",
             caller_e164=caller.number.e164,
             caller_name=caller.name_from_network,
             caller_id=caller.caller_id,
@@ -86,7 +90,8 @@ class CallHandler:
             started_at=started,
         )
         log.info("call started: script=%s caller=%s registered=%s", env.script, caller.number.kind, caller.registered)
-        self.active[snapshot.uniqueid] = call
+        key = snapshot.uniqueid  # the snapshot's may change if Asterisk reused it
+        self.active[key] = call
         outcome, step = "failed", ""
         try:
             recorder.save_in_background()
@@ -108,8 +113,13 @@ class CallHandler:
             step = call.step
             await self._report(call, RESULT_FAILED)
         finally:
-            del self.active[snapshot.uniqueid]
-            await recorder.finish(outcome, step)
+            del self.active[key]
+            # Normally the record is written before Asterisk gets its channel
+            # back; a slow database must not hold the channel for long.
+            final = asyncio.create_task(recorder.finish(outcome, step), name=f"finish-{key}")
+            await asyncio.wait({final}, timeout=RELEASE_CHANNEL_AFTER)
+            await session.finish()
+            await final
             log.info("call ended: outcome=%s step=%s ticket=%s", outcome, step, recorder.ticket_number)
 
     async def _report(self, call: Call, result: str) -> None:

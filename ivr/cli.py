@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from ivr.config import Settings, load_settings
+from ivr.config import Settings, load_settings, unknown_variables
 from ivr.logs import setup_logging
 
 log = logging.getLogger("ivr.cli")
@@ -69,22 +70,41 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-    except ValidationError as exc:
-        print(f"invalid configuration:\n{exc}", file=sys.stderr)
+        setup_logging(settings.log_level, settings.log_json)
+    except (ValidationError, SettingsError, ValueError, OSError) as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, settings.log_json)
+    for name in unknown_variables():
+        log.warning("ignoring %s: no such setting (a typo?)", name)
     handler = COMMANDS[args.command]
     try:
         return asyncio.run(handler(settings, args))
     except KeyboardInterrupt:
         return 130
+    except StartupError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+
+
+class StartupError(Exception):
+    """A problem a person must fix before the server can start."""
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
     from ivr.app import serve
+    from ivr.menus import MenuError
 
     log.info("starting with settings %s", settings.masked())
-    await serve(settings)
+    try:
+        await serve(settings)
+    except (MenuError, ArgumentError) as exc:
+        raise StartupError(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise StartupError(f"database unavailable: {type(exc).__name__}: {exc.args[0] if exc.args else ''}") from exc
+    except OSError as exc:
+        raise StartupError(f"{exc.strerror or exc} (is another server on the same port?)") from exc
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from datetime import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -100,10 +101,61 @@ class Settings(BaseSettings):
     operator_dial: tuple[str, ...] = ("Local/100@operator",)
     operator_ring_seconds: int = Field(25, ge=5, le=120)
 
+    #: Urgent alerts (a sudden schedule change): the protocol desk is called over
+    #: AMI at ``alert_dial`` (one Originate channel; a Local channel reaches a
+    #: group); when it answers, Asterisk runs ``alert_context``, extension = the
+    #: alert's id, whose dialplan starts the ``alert`` flow.
+    alert_dial: str = "Local/100@operator"
+    alert_context: str = "callcenter-alert"
+    alert_ring_seconds: int = Field(30, ge=5, le=120)
+    #: After no answer, busy, or an answer without the acknowledging 1.
+    alert_retry_seconds: float = Field(120.0, ge=1)
+    #: While AMI is down the alert waits; it is tried again this often.
+    alert_poll_seconds: float = Field(5.0, gt=0)
+    #: How long an answered call may take to acknowledge before the desk is called again.
+    alert_ack_seconds: float = Field(180.0, ge=10)
+    alert_max_attempts: int = Field(10, ge=1, le=100)
+
     ami_host: str = ""
     ami_port: int = Field(5038, ge=1, le=65535)
     ami_username: str = ""
     ami_secret: SecretStr = SecretStr("")
+
+    # Emergency routing (PRODUCT.md section 3; ivr/emergency/).
+    #: Ring time of an escalation level that does not give its own.
+    emergency_ring_seconds: int = Field(20, ge=5, le=120)
+    #: How often the chain is tried while the caller waits, unless the shift says.
+    emergency_rounds: int = Field(2, ge=1, le=10)
+    #: How long a duty officer has to press 1 (accept) or 2 (decline) once the
+    #: screening prompt has played; no key moves on to the next officer.
+    emergency_screen_seconds: float = Field(8.0, ge=2, le=30)
+    #: Rung all at once when no shift covers now and the roster has no fallback
+    #: chain of its own (flagged on the ticket). The protocol desk by default.
+    emergency_fallback_dial: tuple[str, ...] = ("Local/100@operator",)
+    #: Unanswered emergencies: the duty officers are called back over AMI, level
+    #: by level, until one presses 1 or ``emergency_callback_rounds`` passes over
+    #: the chain are done. The first callback waits ``..._delay_seconds`` after
+    #: the caller's message; each next level ``..._interval_seconds`` after the last.
+    emergency_callback_delay_seconds: float = Field(0.0, ge=0, le=3600)
+    emergency_callback_interval_seconds: float = Field(180.0, gt=0, le=3600)
+    emergency_callback_rounds: int = Field(3, ge=1, le=20)
+    emergency_callback_ring_seconds: int = Field(30, ge=1, le=120)
+    #: Dialplan context an answered callback runs (it starts the ``ack`` flow).
+    emergency_callback_context: str = "callcenter-callback"
+    #: What the officer's phone shows for a callback (AMI ``CallerID:``); empty: Asterisk's default.
+    emergency_callback_caller_id: str = '"Call Center Protokol" <1500>'
+    #: An answered callback whose ``ack`` flow never reports back counts as not
+    #: acknowledged after this long, and the next one is placed.
+    emergency_ack_timeout_seconds: float = Field(300.0, gt=0)
+    #: After the AMI link drops mid-Originate the call may still be placed; wait
+    #: this long beyond its ring time for its ``ack`` flow before moving on (it is
+    #: never re-sent: that could ring an officer twice).
+    emergency_callback_grace_seconds: float = Field(30.0, ge=0)
+    #: How often an idle callback loop looks at the database (it also wakes for
+    #: the next due callback and for alarms raised in this process).
+    emergency_callback_poll_seconds: float = Field(5.0, gt=0, le=60)
+    #: How often the cached duty roster checks the database for a newer version.
+    roster_refresh_seconds: float = Field(15.0, gt=0, le=3600)
 
     log_level: str = "INFO"
     log_json: bool = False
@@ -128,6 +180,23 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @field_validator("emergency_fallback_dial")
+    @classmethod
+    def _dialable(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from ivr.emergency.roster import valid_dial_string
+
+        bad = [target for target in value if not valid_dial_string(target)]
+        if bad:
+            raise ValueError(f"not a safe Dial target: {bad}")
+        return value
+
+    @field_validator("emergency_callback_context", "emergency_callback_caller_id")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ch in value for ch in "\r\n\0"):
+            raise ValueError("must be one line")
+        return value
+
     @field_validator("office_hours")
     @classmethod
     def _weekday_keys(cls, value: dict[str, WeeklyHours]) -> dict[str, WeeklyHours]:
@@ -146,7 +215,7 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'ivr.sqlite3').resolve()}"
 
-    @property
+    @cached_property
     def recordings_root(self) -> Path:
         return self.recordings_dir.resolve()
 
@@ -156,14 +225,16 @@ class Settings(BaseSettings):
 
     @property
     def asterisk_root(self) -> Path:
-        return (self.asterisk_recordings_dir or self.recordings_root)
+        return self.asterisk_recordings_dir or self.recordings_root
 
     def to_asterisk_path(self, local: Path) -> str:
         """The name Asterisk plays for a local audio file: its path as Asterisk
         sees the recordings folder, without the extension (Asterisk picks the
-        format itself)."""
-        relative = local.resolve().relative_to(self.recordings_root)
-        return str(self.asterisk_root / relative.with_suffix(""))
+        format itself). String work only: this runs for every prompt played."""
+        relative = os.path.relpath(local, self.recordings_root)
+        if relative.startswith(".."):
+            raise ValueError(f"{local} is outside the recordings folder")
+        return os.path.join(self.asterisk_root, os.path.splitext(relative)[0])
 
     @model_validator(mode="after")
     def _cache_under_recordings(self) -> Settings:
@@ -187,3 +258,14 @@ def _mask_url(url: str) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)
+
+
+def unknown_variables() -> list[str]:
+    """``IVR_*`` environment variables that name no setting (typos are
+    otherwise silently ignored)."""
+    known = {f"IVR_{name.upper()}" for name in Settings.model_fields} | {"IVR_CONFIG_FILE"}
+    return sorted(
+        name
+        for name in os.environ
+        if name.startswith("IVR_") and name not in known and not name.startswith("IVR_TEST_")
+    )

@@ -11,6 +11,7 @@ saving is idempotent, so a replay never duplicates anything.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import os
@@ -59,8 +60,14 @@ class CallStore:
         if self._queue is None:
             return await self._save_one(snapshot, known)
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_batches(), name="call-store-writer")
+            # A fresh context: the writer serves every call, not the one that
+            # happened to start it (log lines carry a call's uniqueid).
+            self._writer = asyncio.create_task(
+                self._write_batches(), name="call-store-writer", context=contextvars.Context()
+            )
         done: asyncio.Future[SavedCall] = asyncio.get_running_loop().create_future()
+        # A waiter that gave up must not leave "exception never retrieved" behind.
+        done.add_done_callback(lambda future: future.cancelled() or future.exception())
         self._queue.put_nowait((snapshot, known, done))
         # shield: a caller that hangs up must not cancel a batch others are in.
         return await asyncio.wait_for(asyncio.shield(done), self.timeout * 2)
@@ -181,6 +188,10 @@ class Spool:
                 await self.replay_once()
 
 
+#: The longest a caller waits for a save a flow needs (a ticket number).
+CALLER_WAIT = 4.0
+
+
 class CallRecorder:
     """The record of one call. Flows append; checkpoints save."""
 
@@ -196,7 +207,7 @@ class CallRecorder:
         self.saved: SavedCall | None = None
         self.database_ok = True
         self._seq = 0
-        self._background: asyncio.Task[bool] | None = None
+        self._pending: asyncio.Task[bool] | None = None
 
     @property
     def ticket_number(self) -> str | None:
@@ -217,18 +228,34 @@ class CallRecorder:
         self.snapshot.ticket_priority = priority
         self.snapshot.ticket_details.update(details)
 
+    def _save_next(self) -> asyncio.Task[bool]:
+        """Queue a save behind the one under way (saves of a call stay in order)."""
+        previous = self._pending
+
+        async def save() -> bool:
+            if previous is not None:
+                await previous  # never raises: _save reports failure as False
+            return await self._save()
+
+        self._pending = asyncio.create_task(save(), name=f"save-{self.snapshot.uniqueid}")
+        return self._pending
+
     def save_in_background(self) -> None:
         """Make the call visible to staff at once without making the caller
-        wait for the database; the next checkpoint waits for this save."""
-        self._background = asyncio.create_task(self._save(), name=f"save-{self.snapshot.uniqueid}")
+        wait for the database."""
+        self._save_next()
 
-    async def checkpoint(self) -> bool:
-        """Save what we have. Returns False (and logs) when the database is
-        unavailable; the call goes on and the final save will spool."""
-        if self._background is not None:
-            await self._background
-            self._background = None
-        return await self._save()
+    async def checkpoint(self, wait: float = CALLER_WAIT) -> bool:
+        """Save what we have, waiting at most ``wait`` seconds: a caller never
+        sits in silence behind a slow database. Returns False when the save
+        did not complete in time (it goes on in the background) or failed; the
+        call goes on either way and the final save spools if it must."""
+        task = self._save_next()
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), wait)
+        except TimeoutError:
+            log.warning("database slow: the call goes on while its record is saved")
+            return False
 
     async def _save(self) -> bool:
         try:
@@ -252,7 +279,7 @@ class CallRecorder:
         self.snapshot.outcome_step = step
         if self.snapshot.ticket_kind == "info" and self.snapshot.ticket_status == "open":
             self.snapshot.ticket_status = "closed"
-        if not await self.checkpoint():
+        if not await self._save_next():
             try:
                 path = self.spool.put(self.snapshot)
                 log.warning("call record spooled to %s", path.name)

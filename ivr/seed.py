@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ivr import callerid
 from ivr.agenda.demo import seed_demo_agenda
 from ivr.config import Settings
+from ivr.emergency.demo import seed_demo_roster
 from ivr.storage.models import Caller, CallerNumber, Leader, Office
 
 DEMO_OFFICES = [
@@ -70,4 +71,5 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession], settings: Settin
         await session.flush()
         today = datetime.now(UTC).astimezone(settings.zone).date()
         added["agenda items"] = await seed_demo_agenda(session, today)
+        added["duty rosters"] = int(await seed_demo_roster(session))
     return "demo data: " + ", ".join(f"{count} {what} added" for what, count in added.items())

@@ -21,6 +21,8 @@ from ivr.storage.directory import DirectoryCache
 
 if TYPE_CHECKING:
     from ivr.agenda import AgendaServices
+    from ivr.alerts import AlertService
+    from ivr.emergency.service import EmergencyServices
 
 log = logging.getLogger("ivr.services")
 
@@ -64,6 +66,8 @@ class Services:
     #: The Asterisk Manager connection; None when no AMI host is configured.
     ami: AMIClient | None = None
     agenda: AgendaServices | None = None
+    alerts: AlertService | None = None
+    emergency: EmergencyServices | None = None
 
     async def office_status(self, at: datetime | None = None) -> OfficeStatus:
         return self.calendar.status(at or datetime.now(UTC), override=await self.override.get())

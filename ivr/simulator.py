@@ -78,6 +78,7 @@ import contextlib
 import glob
 import itertools
 import math
+import os
 import re
 import struct
 import sys
@@ -473,7 +474,9 @@ _USAGE: dict[str, str] = {
     ),
 }
 
-_unique_seq = itertools.count(1)
+# Asterisk numbers channels per process from 1; start elsewhere so that two
+# `ivr call` processes in the same second do not hand out the same uniqueid.
+_unique_seq = itertools.count(int.from_bytes(os.urandom(3), "big"))
 _local_seq = itertools.count(1)
 
 

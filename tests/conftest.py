@@ -106,3 +106,4 @@ async def runtime(settings: Settings) -> AsyncIterator[object]:
 
     async with running(settings, migrate=False) as runtime:
         yield runtime
+

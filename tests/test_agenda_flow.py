@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from argon2 import PasswordHasher
+from helpers import set_office_override
 from sqlalchemy import select
 
 from ivr.agenda import AgendaConfig, AgendaServices, build_agenda_services, store
@@ -65,7 +66,7 @@ async def agenda(runtime: Any) -> AsyncIterator[AgendaServices]:
             ]
         ):
             session.add(Leader(title=title, name=name, menu_key=key, position=position))
-    runtime.services.override.set("open")
+    await set_office_override(runtime, "open")
     services = build_agenda_services(
         runtime.settings,
         runtime.sessions,

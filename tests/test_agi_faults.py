@@ -126,3 +126,22 @@ async def test_too_many_calls_get_failure_so_the_dialplan_apologises(runtime: An
     assert await _until_closed(second_reader) == b"failure\n"
     second_writer.close()
     writer.close()
+
+
+async def test_shutdown_lets_active_calls_finish_and_refuses_new_ones(runtime: Any):
+    in_menu = asyncio.Event()
+
+    async def caller(prompt: object) -> str:
+        in_menu.set()  # the server is serving the call: now shut it down
+        return "5"
+
+    call = asyncio.create_task(
+        place_call("127.0.0.1", runtime.agi.bound_port, caller_id="081234567890", key_source=caller, pace=0.05)
+    )
+    await asyncio.wait_for(in_menu.wait(), 10)
+    port = runtime.agi.bound_port
+    await runtime.agi.stop(grace=30)
+    record = await call
+    assert record.result == "OK"  # the call went on to its goodbye
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)

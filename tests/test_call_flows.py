@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from helpers import set_office_override
 from sqlalchemy import select
 
 from ivr import ticket_number
@@ -64,7 +65,7 @@ class CallCenter:
 @pytest.fixture
 async def center(runtime: Any) -> CallCenter:
     await seed_demo(runtime.sessions, runtime.settings)
-    runtime.services.override.set("open")
+    await set_office_override(runtime, "open")
     return CallCenter(runtime)
 
 
@@ -132,7 +133,7 @@ async def test_star_repeats_the_menu_without_counting_a_failure(center: CallCent
 
 
 async def test_after_hours_caller_leaves_a_message(center: CallCenter):
-    center.runtime.services.override.set("closed")
+    await set_office_override(center.runtime, "closed")
     record = await center.call(keys=["2", "rec:4", ""])
     assert "Saat ini di luar jam layanan Bagian Protokol." in record.spoken
     stored = await center.stored(record.uniqueid)
@@ -142,7 +143,7 @@ async def test_after_hours_caller_leaves_a_message(center: CallCenter):
 
 
 async def test_after_hours_anything_else_is_goodbye(center: CallCenter):
-    center.runtime.services.override.set("closed")
+    await set_office_override(center.runtime, "closed")
     record = await center.call(keys=["5"])
     assert record.spoken[-1].startswith("Terima kasih telah menghubungi")
     assert record.result == "OK"

@@ -69,3 +69,19 @@ async def test_database_down_spools_and_replays(database_url: str, tmp_path: Pat
     assert [e.kind for e in events] == ["prompt"]
     assert spool.backlog() == 0
     await engine.dispose()
+
+
+async def test_two_calls_with_the_same_uniqueid_are_never_merged(database_url: str, tmp_path: Path):
+    engine = create_engine(database_url)
+    store = CallStore(session_factory(engine), serialize_writes=False)
+    first, second = _snapshot("1796321766.1"), _snapshot("1796321766.1")
+    second.channel = "Local/main@ivr-in-00000009;2"
+    second.started_at = first.started_at + timedelta(milliseconds=3)
+    saved_first, saved_second = await store.save(first), await store.save(second)
+    assert saved_first.call_id != saved_second.call_id
+    assert saved_first.ticket_number != saved_second.ticket_number
+    assert second.uniqueid.startswith("1796321766.1-")
+    await store.save(first)  # the first call's own later save still finds it
+    async with session_factory(engine)() as session:
+        assert await session.scalar(select(func.count()).select_from(models.Call)) == 2
+    await engine.dispose()

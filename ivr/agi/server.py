@@ -118,7 +118,7 @@ class FastAGIServer:
         try:
             environment = await read_environment(reader, self.header_timeout)
         except (BadEnvironment, TimeoutError, ConnectionError, OSError) as exc:
-            log.info("dropped FastAGI peer %s: %s", writer.get_extra_info("peername"), exc or type(exc).__name__)
+            log.info("dropped FastAGI peer %s: %s", writer.get_extra_info("peername"), str(exc) or type(exc).__name__)
             writer.close()
             return
         session = Session(reader, writer, environment)

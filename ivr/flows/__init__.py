@@ -34,9 +34,12 @@ class FlowRegistry:
 
 
 def build_registry() -> FlowRegistry:
-    from ivr.flows import emergency, main
+    from ivr.flows import ack, alert, emergency, main, screen
 
     registry = FlowRegistry()
     registry.add("main", main.run)
     registry.add("emergency", emergency.run)
+    registry.add("screen", screen.run)
+    registry.add("ack", ack.run)
+    registry.add("alert", alert.run)
     return registry

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ivr.call import Call
-from ivr.flows import agenda, messages, operator
+from ivr.flows import agenda, messages, operator, submit, track
 from ivr.services import Services
 
 Action = Callable[[Call, Services], Awaitable[bool]]
@@ -30,11 +30,10 @@ async def emergency(call: Call, services: Services) -> bool:
 def build_actions() -> dict[str, Action]:
     return {
         "goodbye": goodbye,
-        "operator": operator.connect,
+        "operator": operator.menu_action,
         "message": messages.leave_message,
         "emergency": emergency,
-        # Until their own flows land, these options reach the protocol desk.
         "agenda": agenda.menu_action,
-        "submit": operator.connect,
-        "track": operator.connect,
+        "submit": submit.menu_action,
+        "track": track.menu_action,
     }

@@ -8,6 +8,8 @@ spool after a database outage, without creating anything twice.
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ivr import ticket_number
 from ivr.storage import models
 from ivr.storage.models import utcnow
+
+log = logging.getLogger("ivr.records")
 
 
 @dataclass
@@ -209,12 +213,19 @@ async def save_call(session: AsyncSession, snapshot: CallSnapshot, known: SavedC
 async def _stored_state(session: AsyncSession, snapshot: CallSnapshot) -> SavedCall | None:
     row = (
         await session.execute(
-            select(models.Call.id, models.Ticket.id, models.Ticket.number)
+            select(models.Call.id, models.Ticket.id, models.Ticket.number, models.Call.started_at, models.Call.channel)
             .join(models.Ticket, models.Ticket.id == models.Call.ticket_id)
             .where(models.Call.uniqueid == snapshot.uniqueid)
         )
     ).first()
     if row is None:
+        return None
+    if row[3] != snapshot.started_at or row[4] != snapshot.channel:
+        # Another call already has this uniqueid (two Asterisk hosts without a
+        # ``systemname``, or a restarted one): never merge two calls' records.
+        original = snapshot.uniqueid
+        snapshot.uniqueid = f"{original}-{secrets.token_hex(3)}"
+        log.warning("uniqueid %s already belongs to another call; stored as %s", original, snapshot.uniqueid)
         return None
     stored_seq = await session.scalar(
         select(func.coalesce(func.max(models.TicketEvent.seq), -1)).where(models.TicketEvent.call_id == row[0])

@@ -139,7 +139,9 @@ class Ticket(Base):
     events: Mapped[list[TicketEvent]] = relationship(lazy="raise", order_by="TicketEvent.id")
     recordings: Mapped[list[Recording]] = relationship(lazy="raise", order_by="Recording.id")
 
-    __table_args__ = (Index("ix_tickets_status_kind", "status", "kind"),)
+    # AUTOINCREMENT: SQLite would otherwise give a deleted newest ticket's id,
+    # and so its number, to the next ticket; a number is never issued twice.
+    __table_args__ = (Index("ix_tickets_status_kind", "status", "kind"), {"sqlite_autoincrement": True})
 
 
 class Call(Base):
@@ -241,3 +243,5 @@ class Setting(Base):
 # Feature tables live in their own modules; importing them here puts them in
 # ``Base.metadata`` for the migrations and the tests.
 from ivr.storage import agenda_models as agenda_models  # noqa: E402
+from ivr.storage import request_models as request_models  # noqa: E402
+from ivr.storage import roster_models as roster_models  # noqa: E402

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
-from ivr import directory_import
+from ivr import directory_import, tickets
 from ivr.config import WEEKDAY_KEYS
 from ivr.storage import settings_store
 from ivr.storage.models import Call, Caller, CallerNumber, Office, Recording, Ticket, TicketEvent
@@ -41,7 +41,8 @@ log = logging.getLogger("ivr.web.api")
 
 #: Ticket statuses staff can set (Indonesian, as the web app shows them; the
 #: IVR itself writes "open" and "closed").
-TICKET_STATUSES: Final = ("open", "diterima", "diproses", "dijadwalkan", "ditolak", "selesai", "closed")
+#: What staff may set; the list filter also knows the statuses calls set (abandoned, ...).
+TICKET_STATUSES: Final = tickets.STAFF_STATUSES
 #: The note is read to the caller by TTS: long enough for two sentences.
 MAX_NOTE: Final = 500
 DEFAULT_LIMIT: Final = 50
@@ -222,7 +223,9 @@ async def health(request: web.Request) -> web.Response:
         backlog = runtime.services.spool.backlog()
     except OSError:
         backlog = -1
-    healthy = database == "ok" and tts == "ok" and ami in _AMI_FINE and backlog >= 0
+    # Records waiting in the spool mean the database refused or timed out
+    # recently, even if a quick read works now.
+    healthy = database == "ok" and tts == "ok" and ami in _AMI_FINE and backlog == 0
     return web.json_response(
         {
             "status": "ok" if healthy else "degraded",
@@ -312,7 +315,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     limit, offset = _page(request)
     errors: dict[str, str] = {}
     statuses = _list_param(request, "status")
-    unknown = [status for status in statuses if status not in TICKET_STATUSES]
+    unknown = [status for status in statuses if status not in tickets.STATUSES]
     if unknown:
         errors["status"] = f"Status tidak dikenal / Unknown status: {', '.join(unknown)}"
     kinds = _list_param(request, "kind")

@@ -22,6 +22,7 @@ from ivr.web import RUNTIME, WebRuntime, api
 from ivr.web.agenda_api import add_agenda_routes
 from ivr.web.auth import ACCESS_RULES, auth_middleware
 from ivr.web.errors import error_middleware
+from ivr.web.roster_api import add_roster_routes
 
 #: The largest request body accepted. API bodies are small JSON; a page that
 #: takes a CSV upload would stream its body with a limit of its own.
@@ -44,4 +45,5 @@ def create_web_app(runtime: WebRuntime) -> web.Application:
     api.setup(app)
     if runtime.services.agenda is not None:
         add_agenda_routes(app, runtime.services.agenda)
+    add_roster_routes(app)
     return app
