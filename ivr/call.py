@@ -194,6 +194,13 @@ class Call:
                 return key
         return None
 
+    async def say_digits(self, digits: str, *, before: Playable | None = None, escape: str = "") -> str | None:
+        """Say a number digit by digit ("satu dua tiga") from the catalog's
+        digit prompts, which are always pre-rendered: no synthesis on this path.
+        Anything but 0-9 is skipped."""
+        items: list[Playable] = [before] if before is not None else []
+        return await self.play(*items, *digit_prompts(digits), escape=escape)
+
     async def wait_key(self, seconds: float) -> str | None:
         line = protocol.encode_command("WAIT FOR DIGIT", raw=[str(int(seconds * 1000))])
         reply = await self._command(line, seconds + REPLY_MARGIN)
@@ -318,6 +325,11 @@ class Call:
             except CallerHungUp:
                 pass
         self.session.hung_up = True
+
+
+def digit_prompts(digits: str) -> list[str]:
+    """The catalog prompts that say ``digits`` one by one (``digit.0`` ... ``digit.9``)."""
+    return [f"digit.{d}" for d in digits if d in "0123456789"]
 
 
 def _wav_seconds(path: Path) -> float:

@@ -15,10 +15,9 @@ from pathlib import Path
 
 from ivr.agi import protocol
 from ivr.agi.session import CallerHungUp
-from ivr.call import REPLY_MARGIN, Call, Say, _wav_seconds
+from ivr.call import REPLY_MARGIN, Call, Say, _wav_seconds, digit_prompts
 from ivr.emergency.callbacks import ACKNOWLEDGED, NOT_ACKNOWLEDGED, AckContext
 from ivr.flows.emergency import desk_of
-from ivr.flows.tickets import digit_prompts
 from ivr.services import Services
 from ivr.speech.normalize import say_time
 

@@ -26,9 +26,9 @@ from sqlalchemy import select
 
 from ivr import keypad, tickets
 from ivr.agi.session import CallerHungUp
-from ivr.call import Call, Playable, RecordingResult, Say
+from ivr.call import Call, Playable, RecordingResult, Say, digit_prompts
 from ivr.flows.messages import has_recording, play_recording, record_audible
-from ivr.flows.tickets import digit_prompts, read_back_number
+from ivr.flows.tickets import read_back_number
 from ivr.menus import Menu, choose
 from ivr.records import STORAGE_ERRORS
 from ivr.services import Services

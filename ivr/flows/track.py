@@ -21,9 +21,8 @@ from sqlalchemy import select, update
 
 from ivr import keypad, tickets
 from ivr.agi.session import CallerHungUp
-from ivr.call import Call, Playable, Say
+from ivr.call import Call, Playable, Say, digit_prompts
 from ivr.flows.messages import has_recording, record_audible
-from ivr.flows.tickets import digit_prompts
 from ivr.records import STORAGE_ERRORS
 from ivr.services import Services
 from ivr.speech.normalize import say_date, say_time
