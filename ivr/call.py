@@ -124,6 +124,9 @@ class Call:
     #: How the call ends if nobody hangs up early: flows set "transferred",
     #: "emergency-answered", ... (PRODUCT.md section 3).
     outcome: str = "completed"
+    #: Set once the caller got what they came for (their ticket number): a
+    #: hangup after that ends the call as ``outcome``, not as abandoned.
+    served: bool = False
 
     @property
     def environment(self) -> Environment:

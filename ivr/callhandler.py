@@ -100,7 +100,7 @@ class CallHandler:
             outcome = call.outcome
             await self._report(call, RESULT_OK)
         except CallerHungUp:
-            outcome, step = "abandoned", call.step
+            outcome, step = (call.outcome, "") if call.served else ("abandoned", call.step)
         except CommandTimeout as exc:
             log.error("Asterisk stopped answering: %s", exc)
             step = call.step

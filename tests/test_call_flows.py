@@ -174,7 +174,6 @@ HANGUPS = {
     "during the dial": (["0", "h@30"], "operator"),
     "during the recording": (["0", "rec:3:h"], "record:message"),
     "during the confirmation": (["0", "rec:3", "h"], "message-saved"),
-    "during the repeated ticket number": (["0", "rec:3", "9", "h"], "ticket-number"),
 }
 
 
@@ -194,6 +193,13 @@ async def test_hangup_at_every_step_leaves_a_complete_record(center: CallCenter,
     if step == "record:message":
         (recording,) = stored.recordings  # the partial message is kept
         assert recording.seconds > 0
+
+
+async def test_hanging_up_once_the_ticket_number_was_heard_is_not_abandoning(center: CallCenter):
+    record = await center.call(keys=["0", "rec:3", "9", "h"])  # asks to hear it again, then leaves
+    assert record.hangup_by == "caller"
+    stored = await center.stored(record.uniqueid)
+    assert stored.call.outcome == "completed" and stored.ticket.kind == "message"
 
 
 async def test_unknown_script_gets_noroute(center: CallCenter):

@@ -8,6 +8,7 @@ from ivr.call import Call
 async def read_back_number(call: Call, number: str, *, offers: int = 3) -> None:
     """Say the number twice; the caller may press 9 to hear it again."""
     call.enter("ticket-number")
+    call.served = True  # the ticket exists; hanging up now is not abandoning it
     await call.say_digits(number, before="ticket.number_is")
     await call.say_digits(number, before="ticket.number_again")
     for _ in range(offers):
