@@ -85,7 +85,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
     prompts = PromptLibrary(catalog, settings.recordings_root, settings.language, speech)
     actions = build_actions()
     menus = load_menus(settings.menus_file or DEFAULT_MENUS_FILE, actions, catalog.ids)
-    store = CallStore(sessions, serialize_writes=url.startswith("sqlite"))
+    store = CallStore(sessions, batch_writes=True)
     spool = Spool(settings.data_dir / "spool", store)
     ami = (
         AMIClient(

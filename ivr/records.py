@@ -34,17 +34,18 @@ STORAGE_ERRORS = (SQLAlchemyError, OSError, TimeoutError, ConnectionError)
 class CallStore:
     """Saves call snapshots: the one way call records reach the database.
 
-    On SQLite one writer task saves everything in batches (group commit): a few
-    hundred calls that checkpoint at once cost a few transactions instead of
-    queueing on SQLite's lock, whose busy handler sleeps and retries. On
-    PostgreSQL each save is its own transaction.
+    With ``batch_writes`` one writer task saves everything in batches (group
+    commit): a few hundred calls that checkpoint at once cost a few
+    transactions instead of queueing on SQLite's lock (whose busy handler
+    sleeps and retries) or on PostgreSQL's connection pool, which the calls'
+    reads need too.
     """
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        serialize_writes: bool,
+        batch_writes: bool,
         timeout: float = 10.0,
         batch_size: int = 100,
     ) -> None:
@@ -52,7 +53,7 @@ class CallStore:
         self.timeout = timeout
         self.batch_size = batch_size
         self._queue: asyncio.Queue[tuple[CallSnapshot, SavedCall | None, asyncio.Future[SavedCall]]] | None = (
-            asyncio.Queue() if serialize_writes else None
+            asyncio.Queue() if batch_writes else None
         )
         self._writer: asyncio.Task[None] | None = None
 

@@ -27,7 +27,7 @@ def _snapshot(uniqueid: str = "1796312708.17") -> CallSnapshot:
 async def test_saving_twice_creates_nothing_twice(database_url: str, tmp_path: Path):
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    recorder = CallRecorder(_snapshot(), Spool(tmp_path / "spool", CallStore(sessions, serialize_writes=True)))
+    recorder = CallRecorder(_snapshot(), Spool(tmp_path / "spool", CallStore(sessions, batch_writes=True)))
     recorder.add("prompt", prompt="menu.main", text="Untuk ...")
     assert await recorder.checkpoint()
     first_number = recorder.ticket_number
@@ -48,7 +48,7 @@ async def test_saving_twice_creates_nothing_twice(database_url: str, tmp_path: P
 async def test_database_down_spools_and_replays(database_url: str, tmp_path: Path):
     dead = create_engine("sqlite+aiosqlite:////nonexistent-dir/ivr.sqlite3")
     spool_dir = tmp_path / "spool"
-    dead_store = CallStore(session_factory(dead), serialize_writes=False)
+    dead_store = CallStore(session_factory(dead), batch_writes=False)
     recorder = CallRecorder(_snapshot("42.1"), Spool(spool_dir, dead_store))
     assert not await recorder.checkpoint()
     recorder.add("prompt", prompt="goodbye", text="Terima kasih")
@@ -58,7 +58,7 @@ async def test_database_down_spools_and_replays(database_url: str, tmp_path: Pat
     await dead.dispose()
 
     engine = create_engine(database_url)
-    spool = Spool(spool_dir, CallStore(session_factory(engine), serialize_writes=False))
+    spool = Spool(spool_dir, CallStore(session_factory(engine), batch_writes=False))
     assert await spool.replay_once() == 1
     assert await spool.replay_once() == 0
     async with session_factory(engine)() as session:
@@ -73,7 +73,7 @@ async def test_database_down_spools_and_replays(database_url: str, tmp_path: Pat
 
 async def test_two_calls_with_the_same_uniqueid_are_never_merged(database_url: str, tmp_path: Path):
     engine = create_engine(database_url)
-    store = CallStore(session_factory(engine), serialize_writes=False)
+    store = CallStore(session_factory(engine), batch_writes=False)
     first, second = _snapshot("1796321766.1"), _snapshot("1796321766.1")
     second.channel = "Local/main@ivr-in-00000009;2"
     second.started_at = first.started_at + timedelta(milliseconds=3)

@@ -57,7 +57,7 @@ async def test_200_simultaneous_ticket_creations_get_200_distinct_valid_numbers(
     engine = create_engine(database_url)
     try:
         # As ``ivr serve`` builds it: SQLite writes queue in process, PostgreSQL ones run at once.
-        store = CallStore(session_factory(engine), serialize_writes=database_url.startswith("sqlite"))
+        store = CallStore(session_factory(engine), batch_writes=database_url.startswith("sqlite"))
         saved = await _all_at_once(store, SUBMISSIONS)
         numbers = [s.ticket_number for s in saved]
         assert len(set(numbers)) == SUBMISSIONS
@@ -74,7 +74,7 @@ async def test_a_number_is_never_issued_twice_even_after_a_ticket_is_deleted(dat
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     try:
-        store = CallStore(sessions, serialize_writes=True)
+        store = CallStore(sessions, batch_writes=True)
         first = await store.save(_snapshot(1))
         newest = await store.save(_snapshot(2))
         async with sessions.begin() as session:

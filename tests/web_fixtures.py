@@ -65,7 +65,7 @@ def build_runtime(settings: Settings, engine: AsyncEngine) -> TestRuntime:
     services = Services(
         settings=settings,
         sessions=sessions,
-        spool=Spool(settings.data_dir / "spool", CallStore(sessions, serialize_writes=True)),
+        spool=Spool(settings.data_dir / "spool", CallStore(sessions, batch_writes=True)),
         directory=DirectoryCache(sessions),
         menus={},
         calendar=OfficeCalendar(settings.office_hours, settings.zone),
