@@ -25,7 +25,7 @@ from ivr.storage.calls import CallSnapshot
 log = logging.getLogger("ivr.calls")
 
 #: Seconds the final save may hold the FastAGI session before it is closed.
-RELEASE_CHANNEL_AFTER = 2.0
+RELEASE_CHANNEL_AFTER = 5.0
 
 
 class CallHandler:

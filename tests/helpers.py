@@ -13,3 +13,12 @@ async def set_office_override(runtime: Any, mode: str) -> None:
     async with runtime.sessions.begin() as session:
         await settings_store.set_override(session, mode, by="tests")
     runtime.services.override.set(None if mode == "none" else mode)
+
+
+async def calls_settled(runtime: Any, timeout: float = 60) -> None:
+    """Wait until the server has finished every FastAGI session: a call's
+    final save may still be running after the simulated Asterisk hung up."""
+    import asyncio
+
+    if runtime.agi.active:
+        await asyncio.wait(set(runtime.agi.active), timeout=timeout)

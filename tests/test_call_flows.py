@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from helpers import set_office_override
+from helpers import calls_settled, set_office_override
 from sqlalchemy import select
 
 from ivr import ticket_number
@@ -45,6 +45,7 @@ class CallCenter:
         return record
 
     async def stored(self, uniqueid: str) -> Stored:
+        await calls_settled(self.runtime)
         async with self.runtime.sessions() as session:
             call = await session.scalar(select(models.Call).where(models.Call.uniqueid == uniqueid))
             assert call is not None, f"no record for call {uniqueid}"
