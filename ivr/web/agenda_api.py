@@ -33,9 +33,10 @@ from ivr.agenda.speech import item_text
 from ivr.agenda.store import DayKey, ItemView, LeaderInfo
 from ivr.storage.agenda_models import AGENDA_STATUSES
 from ivr.web import RUNTIME
-from ivr.web.api import OPENAPI_DOCUMENT, READ, _int_id, _iso, _page, _page_body, _reject_unknown, read_json
-from ivr.web.auth import Access, add_route, identity
+from ivr.web.api import READ, _int_id, _iso, _page, _page_body, _reject_unknown, read_json
+from ivr.web.auth import Access, identity
 from ivr.web.errors import Invalid, NotFound
+from ivr.web.openapi import JSON, add_documented_routes, error, json_content, nullable, ref
 
 log = logging.getLogger("ivr.web.agenda")
 
@@ -391,42 +392,8 @@ ROUTES: Final = (
 def add_agenda_routes(app: web.Application, notifier: AgendaNotifier | None) -> None:
     """Register the agenda routes (after ``ivr.web.api.setup``) and document
     them. ``notifier`` is told about every change (None: nobody re-renders)."""
-    if OPENAPI_DOCUMENT not in app:
-        raise RuntimeError("add_agenda_routes must run after ivr.web.api.setup (it extends its OpenAPI document)")
     app[AGENDA_NOTIFIER] = notifier
-    document = app[OPENAPI_DOCUMENT]
-    for method, path, handler, access in ROUTES:
-        add_route(app, method, path, handler, access)
-        operation = dict(_OPERATIONS[(method, path)])
-        operation["operationId"] = handler.__name__
-        responses = dict(operation.get("responses", {}))
-        operation["x-roles"] = access.roles()
-        responses.setdefault("401", _error("no token, or an unknown or revoked one"))
-        if access.permission is not None:
-            responses.setdefault("403", _error("the token's role may not do this"))
-        responses.setdefault("503", _error("the database is unavailable"))
-        operation["responses"] = responses
-        document["paths"].setdefault(path, {})[method.lower()] = operation
-    document["components"]["schemas"].update(_SCHEMAS)
-
-
-JSON: Final = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"oneOf": [schema, {"type": "null"}]}
+    add_documented_routes(app, ROUTES, _OPERATIONS, _SCHEMAS)
 
 
 _DATE: Final = {"type": "string", "format": "date"}
@@ -437,9 +404,9 @@ _DETAIL: Final = {
     "additionalProperties": False,
     "description": "new date/time when dipindahkan or ditunda; representative when diwakilkan (any may be null)",
     "properties": {
-        "new_date": _nullable(_DATE),
-        "new_start": _nullable(_TIME),
-        "representative": _nullable({"type": "string", "maxLength": store.MAX_REPRESENTATIVE}),
+        "new_date": nullable(_DATE),
+        "new_start": nullable(_TIME),
+        "representative": nullable({"type": "string", "maxLength": store.MAX_REPRESENTATIVE}),
     },
 }
 
@@ -466,11 +433,11 @@ def _writable(required: list[str]) -> dict[str, Any]:
             "leader_id": {"type": "integer"},
             "date": _DATE,
             "start": _TIME,
-            "end": _nullable({**_TIME, "description": "earlier than start: runs past midnight"}),
+            "end": nullable({**_TIME, "description": "earlier than start: runs past midnight"}),
             "activity": {"type": "string", "minLength": 1, "maxLength": store.MAX_ACTIVITY},
             "place": {"type": "string", "maxLength": store.MAX_PLACE},
             "status": _STATUS,
-            "status_detail": _nullable(_DETAIL),
+            "status_detail": nullable(_DETAIL),
             "note": {"type": "string", "maxLength": store.MAX_NOTE, "description": "public: read to callers"},
         },
     }
@@ -487,13 +454,13 @@ _SCHEMAS: Final[dict[str, Any]] = {
             "position": {"type": "integer"},
         },
     },
-    "LeaderList": {"type": "object", "properties": {"items": {"type": "array", "items": _ref("Leader")}}},
+    "LeaderList": {"type": "object", "properties": {"items": {"type": "array", "items": ref("Leader")}}},
     "AgendaItem": {
         "type": "object",
         "properties": {
             "id": {"type": "integer"},
             "leader_id": {"type": "integer"},
-            "leader": _nullable(
+            "leader": nullable(
                 {
                     "type": "object",
                     "properties": {"id": {"type": "integer"}, "title": {"type": "string"}, "name": {"type": "string"}},
@@ -501,7 +468,7 @@ _SCHEMAS: Final[dict[str, Any]] = {
             ),
             "date": _DATE,
             "start": {"type": "string", "examples": ["08:30"]},
-            "end": _nullable({"type": "string"}),
+            "end": nullable({"type": "string"}),
             "activity": {"type": "string"},
             "place": {"type": "string"},
             "status": _STATUS,
@@ -516,10 +483,10 @@ _SCHEMAS: Final[dict[str, Any]] = {
     "AgendaPage": {
         "type": "object",
         "properties": {
-            "items": {"type": "array", "items": _ref("AgendaItem")},
+            "items": {"type": "array", "items": ref("AgendaItem")},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
-            "next_offset": _nullable({"type": "integer"}),
+            "next_offset": nullable({"type": "integer"}),
             "from": _DATE,
             "to": _DATE,
         },
@@ -529,16 +496,16 @@ _SCHEMAS: Final[dict[str, Any]] = {
 }
 
 _BODY_ERRORS: Final = {
-    "400": _error("malformed JSON"),
-    "413": _error("body too large"),
-    "415": _error("not JSON"),
-    "422": _error("invalid fields, one message per field"),
+    "400": error("malformed JSON"),
+    "413": error("body too large"),
+    "415": error("not JSON"),
+    "422": error("invalid fields, one message per field"),
 }
 
 _OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
     ("GET", "/api/leaders"): {
         "summary": "The leaders callers can hear the agenda of, in menu order",
-        "responses": {"200": _json(_ref("LeaderList"), "the leaders")},
+        "responses": {"200": json_content(ref("LeaderList"), "the leaders")},
     },
     ("GET", "/api/agenda"): {
         "summary": "Agenda items by date, time and id",
@@ -551,17 +518,17 @@ _OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
             _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)"),
             _query("offset", {"type": "integer", "minimum": 0}, "rows to skip (the previous page's next_offset)"),
         ],
-        "responses": {"200": _json(_ref("AgendaPage"), "a page of items"), "422": _error("bad parameter")},
+        "responses": {"200": json_content(ref("AgendaPage"), "a page of items"), "422": error("bad parameter")},
     },
     ("POST", "/api/agenda"): {
         "summary": "Add an agenda item; its phone read-back is rendered at once",
-        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("AgendaCreate")}}},
-        "responses": {"201": _json(_ref("AgendaItem"), "created (Location: /api/agenda/{id})"), **_BODY_ERRORS},
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref("AgendaCreate")}}},
+        "responses": {"201": json_content(ref("AgendaItem"), "created (Location: /api/agenda/{id})"), **_BODY_ERRORS},
     },
     ("GET", "/api/agenda/{id}"): {
         "summary": "One agenda item",
         "parameters": [_ITEM_ID],
-        "responses": {"200": _json(_ref("AgendaItem"), "the item"), "404": _error("no such item")},
+        "responses": {"200": json_content(ref("AgendaItem"), "the item"), "404": error("no such item")},
     },
     ("PATCH", "/api/agenda/{id}"): {
         "summary": "Change an agenda item (status, time, ...); the phone read-back follows at once",
@@ -570,12 +537,12 @@ _OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
             "status_detail is given with it."
         ),
         "parameters": [_ITEM_ID],
-        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("AgendaPatch")}}},
-        "responses": {"200": _json(_ref("AgendaItem"), "the item"), "404": _error("no such item"), **_BODY_ERRORS},
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref("AgendaPatch")}}},
+        "responses": {"200": json_content(ref("AgendaItem"), "the item"), "404": error("no such item"), **_BODY_ERRORS},
     },
     ("DELETE", "/api/agenda/{id}"): {
         "summary": "Remove an agenda item entered by mistake (a cancelled activity is status dibatalkan)",
         "parameters": [_ITEM_ID],
-        "responses": {"204": {"description": "deleted"}, "404": _error("no such item")},
+        "responses": {"204": {"description": "deleted"}, "404": error("no such item")},
     },
 }

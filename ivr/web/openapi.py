@@ -10,31 +10,64 @@ also checks the finished document against the app's router.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from ivr.storage.settings_store import OVERRIDE_MODES
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from ivr.web.api import ApiRoute
+    from ivr.web.auth import Access, Handler
 
 JSON = "application/json"
 
 
-def _ref(name: str) -> dict[str, str]:
+def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def json_content(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
+def error(description: str) -> dict[str, Any]:
+    return json_content(ref("Error"), description)
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"oneOf": [schema, {"type": "null"}]}
+
+
+def add_documented_routes(
+    app: web.Application,
+    routes: Iterable[tuple[str, str, Handler, Access]],
+    operations: Mapping[tuple[str, str], dict[str, Any]],
+    schemas: Mapping[str, Any],
+) -> None:
+    """Register routes of a feature module (after ``ivr.web.api.setup``) and
+    add them to the app's OpenAPI document, with the auth responses every
+    protected route has."""
+    from ivr.web.api import OPENAPI_DOCUMENT
+    from ivr.web.auth import add_route
+
+    if OPENAPI_DOCUMENT not in app:
+        raise RuntimeError("feature routes must be added after ivr.web.api.setup (they extend its OpenAPI document)")
+    document = app[OPENAPI_DOCUMENT]
+    for method, path, handler, access in routes:
+        add_route(app, method, path, handler, access)
+        operation = dict(operations[(method, path)])
+        operation["operationId"] = handler.__name__
+        operation["x-roles"] = access.roles()
+        responses = dict(operation.get("responses", {}))
+        responses.setdefault("401", error("no token, or an unknown or revoked one"))
+        if access.permission is not None:
+            responses.setdefault("403", error("the token's role may not do this"))
+        responses.setdefault("503", error("the database is unavailable"))
+        operation["responses"] = responses
+        document["paths"].setdefault(path, {})[method.lower()] = operation
+    document["components"]["schemas"].update(schemas)
 
 
 _DATETIME: Final = {"type": "string", "format": "date-time", "description": "ISO 8601 with offset, configured zone"}
@@ -113,7 +146,7 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
             "properties": {
                 "id": {"type": "integer"},
                 "name": {"type": "string"},
-                "office": _nullable({"type": "string"}),
+                "office": nullable({"type": "string"}),
             },
         },
         "Call": {
@@ -124,18 +157,18 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
                 "script": {"type": "string", "examples": ["main", "emergency"]},
                 "channel": {"type": "string"},
                 "caller_number": {"type": "string", "description": "as received from Asterisk"},
-                "caller_e164": _nullable({"type": "string"}),
+                "caller_e164": nullable({"type": "string"}),
                 "caller_name": {"type": "string", "description": "caller ID name from the network"},
-                "caller": _nullable(_ref("CallerRef")),
+                "caller": nullable(ref("CallerRef")),
                 "dialed_number": {"type": "string"},
                 "started_at": _DATETIME,
-                "ended_at": _nullable(_DATETIME),
-                "duration_seconds": _nullable({"type": "number"}),
+                "ended_at": nullable(_DATETIME),
+                "duration_seconds": nullable({"type": "number"}),
                 "outcome": {"type": "string", "examples": ["in-progress", "completed", "abandoned", "transferred"]},
                 "outcome_step": {"type": "string"},
                 "active": {"type": "boolean", "description": "the call is in progress on this server"},
-                "ticket": _nullable({"type": "string", "description": "ticket number"}),
-                "steps": {"type": "array", "items": _ref("Step")},
+                "ticket": nullable({"type": "string", "description": "ticket number"}),
+                "steps": {"type": "array", "items": ref("Step")},
             },
         },
         "Recording": {
@@ -155,9 +188,9 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
                 "kind": {"type": "string"},
                 "status": {"enum": list(ticket_statuses)},
                 "priority": {"type": "string"},
-                "office": _nullable({"type": "string"}),
+                "office": nullable({"type": "string"}),
                 "caller_number": {"type": "string"},
-                "caller_e164": _nullable({"type": "string"}),
+                "caller_e164": nullable({"type": "string"}),
                 "note_for_caller": {"type": "string"},
                 "created_at": _DATETIME,
                 "updated_at": _DATETIME,
@@ -165,15 +198,15 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
         },
         "Ticket": {
             "allOf": [
-                _ref("TicketSummary"),
+                ref("TicketSummary"),
                 {
                     "type": "object",
                     "properties": {
                         "details": {"type": "object"},
-                        "caller": _nullable(_ref("CallerRef")),
+                        "caller": nullable(ref("CallerRef")),
                         "calls": {"type": "array", "items": {"type": "string"}, "description": "uniqueids"},
-                        "recordings": {"type": "array", "items": _ref("Recording")},
-                        "events": {"type": "array", "items": _ref("Step")},
+                        "recordings": {"type": "array", "items": ref("Recording")},
+                        "events": {"type": "array", "items": ref("Step")},
                     },
                 },
             ]
@@ -181,10 +214,10 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
         "TicketPage": {
             "type": "object",
             "properties": {
-                "items": {"type": "array", "items": _ref("TicketSummary")},
+                "items": {"type": "array", "items": ref("TicketSummary")},
                 "limit": {"type": "integer"},
                 "offset": {"type": "integer"},
-                "next_offset": _nullable({"type": "integer"}),
+                "next_offset": nullable({"type": "integer"}),
             },
         },
         "TicketPatch": {
@@ -209,12 +242,12 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
             "properties": {
                 "id": {"type": "integer"},
                 "name": {"type": "string"},
-                "office": _nullable({"type": "string"}),
-                "office_id": _nullable({"type": "integer"}),
+                "office": nullable({"type": "string"}),
+                "office_id": nullable({"type": "integer"}),
                 "role": {"type": "string"},
                 "active": {"type": "boolean"},
                 "has_pin": {"type": "boolean"},
-                "numbers": {"type": "array", "items": _ref("Number")},
+                "numbers": {"type": "array", "items": ref("Number")},
                 "created_at": _DATETIME,
                 "updated_at": _DATETIME,
             },
@@ -222,10 +255,10 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
         "CallerPage": {
             "type": "object",
             "properties": {
-                "items": {"type": "array", "items": _ref("Caller")},
+                "items": {"type": "array", "items": ref("Caller")},
                 "limit": {"type": "integer"},
                 "offset": {"type": "integer"},
-                "next_offset": _nullable({"type": "integer"}),
+                "next_offset": nullable({"type": "integer"}),
             },
         },
         "CallerCreate": {
@@ -256,7 +289,7 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
                 "weekly": {
                     "type": "object",
                     "description": "mon..sun; null when closed all day",
-                    "additionalProperties": _nullable(
+                    "additionalProperties": nullable(
                         {
                             "type": "object",
                             "properties": {
@@ -279,8 +312,8 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
                         "open": {"type": "boolean"},
                         "emergency_only": {"type": "boolean"},
                         "reason": {"enum": ["weekly", "after-hours", "weekend", "holiday", "override"]},
-                        "holiday_name": _nullable({"type": "string"}),
-                        "next_open": _nullable(_DATETIME),
+                        "holiday_name": nullable({"type": "string"}),
+                        "next_open": nullable(_DATETIME),
                     },
                 },
             },
@@ -302,7 +335,7 @@ OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
     ("GET", "/api/health"): {
         "summary": "Health of the server and what it depends on",
         "description": "No token needed. HTTP 200 also when degraded; read `status`.",
-        "responses": {"200": _json(_ref("Health"), "health")},
+        "responses": {"200": json_content(ref("Health"), "health")},
     },
     ("GET", "/api/openapi.json"): {
         "summary": "This document",
@@ -317,7 +350,7 @@ OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
             "a call in progress may not show its latest steps yet."
         ),
         "parameters": [_path_param("uniqueid", "Asterisk's uniqueid of the channel")],
-        "responses": {"200": _json(_ref("Call"), "the call"), "404": _error("no such call")},
+        "responses": {"200": json_content(ref("Call"), "the call"), "404": error("no such call")},
     },
     ("GET", "/api/tickets"): {
         "summary": "Tickets, newest first",
@@ -331,25 +364,25 @@ OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
             ),
             *_PAGE_PARAMS,
         ],
-        "responses": {"200": _json(_ref("TicketPage"), "a page of tickets"), "422": _error("bad parameter")},
+        "responses": {"200": json_content(ref("TicketPage"), "a page of tickets"), "422": error("bad parameter")},
     },
     ("GET", "/api/tickets/{number}"): {
         "summary": "A ticket with its recordings and timeline",
         "parameters": [_TICKET_NUMBER],
-        "responses": {"200": _json(_ref("Ticket"), "the ticket"), "404": _error("no such ticket")},
+        "responses": {"200": json_content(ref("Ticket"), "the ticket"), "404": error("no such ticket")},
     },
     ("PATCH", "/api/tickets/{number}"): {
         "summary": "Change a ticket's status or the note callers hear",
         "description": "Adds a `staff` entry to the timeline. Duty officers may change the status only.",
         "parameters": [_TICKET_NUMBER],
-        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("TicketPatch")}}},
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref("TicketPatch")}}},
         "responses": {
-            "200": _json(_ref("Ticket"), "the updated ticket"),
-            "400": _error("malformed JSON"),
-            "404": _error("no such ticket"),
-            "413": _error("body too large"),
-            "415": _error("not JSON"),
-            "422": _error("invalid fields"),
+            "200": json_content(ref("Ticket"), "the updated ticket"),
+            "400": error("malformed JSON"),
+            "404": error("no such ticket"),
+            "413": error("body too large"),
+            "415": error("not JSON"),
+            "422": error("invalid fields"),
         },
     },
     ("GET", "/api/recordings/{id}"): {
@@ -360,7 +393,7 @@ OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
                 "description": "the audio",
                 "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
             },
-            "404": _error("no such recording, or its file is missing"),
+            "404": error("no such recording, or its file is missing"),
         },
     },
     ("GET", "/api/callers"): {
@@ -369,37 +402,37 @@ OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
             _query("q", "part of a name, office, role or phone number", {"type": "string"}),
             *_PAGE_PARAMS,
         ],
-        "responses": {"200": _json(_ref("CallerPage"), "a page of callers"), "422": _error("bad parameter")},
+        "responses": {"200": json_content(ref("CallerPage"), "a page of callers"), "422": error("bad parameter")},
     },
     ("POST", "/api/callers"): {
         "summary": "Register an officer",
-        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("CallerCreate")}}},
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref("CallerCreate")}}},
         "responses": {
-            "201": _json(_ref("Caller"), "created (Location: /api/callers/{id})"),
-            "400": _error("malformed JSON"),
-            "409": _error("a number is already registered"),
-            "413": _error("body too large"),
-            "415": _error("not JSON"),
-            "422": _error("invalid fields, one message per field"),
+            "201": json_content(ref("Caller"), "created (Location: /api/callers/{id})"),
+            "400": error("malformed JSON"),
+            "409": error("a number is already registered"),
+            "413": error("body too large"),
+            "415": error("not JSON"),
+            "422": error("invalid fields, one message per field"),
         },
     },
     ("GET", "/api/callers/{id}"): {
         "summary": "One directory entry",
         "parameters": [_path_param("id", "caller id", {"type": "integer"})],
-        "responses": {"200": _json(_ref("Caller"), "the caller"), "404": _error("no such caller")},
+        "responses": {"200": json_content(ref("Caller"), "the caller"), "404": error("no such caller")},
     },
     ("GET", "/api/office-hours"): {
         "summary": "Weekly hours, holidays of the next 60 days, override and status now",
-        "responses": {"200": _json(_ref("OfficeHours"), "office hours")},
+        "responses": {"200": json_content(ref("OfficeHours"), "office hours")},
     },
     ("PUT", "/api/office-hours/override"): {
         "summary": "Set or clear (`none`) the office-hours override; calls see it at once",
-        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("OverridePut")}}},
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref("OverridePut")}}},
         "responses": {
-            "200": _json(_ref("OfficeHours"), "office hours with the new override"),
-            "400": _error("malformed JSON"),
-            "415": _error("not JSON"),
-            "422": _error("unknown mode"),
+            "200": json_content(ref("OfficeHours"), "office hours with the new override"),
+            "400": error("malformed JSON"),
+            "415": error("not JSON"),
+            "422": error("unknown mode"),
         },
     },
 }
@@ -420,10 +453,10 @@ def build_document(routes: Sequence[ApiRoute], ticket_statuses: Sequence[str]) -
             operation["security"] = []
         else:
             operation["x-roles"] = route.access.roles()
-            responses.setdefault("401", _error("no token, or an unknown or revoked one"))
+            responses.setdefault("401", error("no token, or an unknown or revoked one"))
             if route.access.permission is not None:
-                responses.setdefault("403", _error("the token's role may not do this"))
-            responses.setdefault("503", _error("the database is unavailable"))
+                responses.setdefault("403", error("the token's role may not do this"))
+            responses.setdefault("503", error("the database is unavailable"))
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",

@@ -34,9 +34,10 @@ from ivr.emergency.service import EmergencyServices
 from ivr.storage import models
 from ivr.storage.roster_models import ALARM_STATES, EmergencyAlarm, EmergencyCallback
 from ivr.web import RUNTIME, WebRuntime
-from ivr.web.api import OPENAPI_DOCUMENT, READ, _int_id, _iso, _page, _page_body, read_json
-from ivr.web.auth import Access, add_route, identity
+from ivr.web.api import READ, _int_id, _iso, _page, _page_body, read_json
+from ivr.web.auth import Access, identity
 from ivr.web.errors import ApiError, Conflict, Invalid, NotFound
+from ivr.web.openapi import JSON, add_documented_routes, error, json_content, nullable, ref
 
 log = logging.getLogger("ivr.web.roster")
 
@@ -260,41 +261,7 @@ ROUTES: Final = (
 
 def add_roster_routes(app: web.Application) -> None:
     """Register the roster and alarm routes (after ``ivr.web.api.setup``) and document them."""
-    if OPENAPI_DOCUMENT not in app:
-        raise RuntimeError("add_roster_routes must run after ivr.web.api.setup (it extends its OpenAPI document)")
-    doc = app[OPENAPI_DOCUMENT]
-    for method, path, handler, access in ROUTES:
-        add_route(app, method, path, handler, access)
-        operation = dict(_OPERATIONS[(method, path)])
-        operation["operationId"] = handler.__name__
-        operation["x-roles"] = access.roles()
-        responses = dict(operation.get("responses", {}))
-        responses.setdefault("401", _error("no token, or an unknown or revoked one"))
-        if access.permission is not None:
-            responses.setdefault("403", _error("the token's role may not do this"))
-        responses.setdefault("503", _error("the database is unavailable"))
-        operation["responses"] = responses
-        doc["paths"].setdefault(path, {})[method.lower()] = operation
-    doc["components"]["schemas"].update(_SCHEMAS)
-
-
-JSON: Final = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"oneOf": [schema, {"type": "null"}]}
+    add_documented_routes(app, ROUTES, _OPERATIONS, _SCHEMAS)
 
 
 _DATETIME: Final = {"type": "string", "format": "date-time"}
@@ -331,7 +298,7 @@ _SCHEMAS: Final[dict[str, Any]] = {
         "description": "The whole duty roster. Read-only fields (phone_e164, updated_*) are ignored on PUT.",
         "properties": {
             "version": {"type": "integer", "description": "send it back on PUT to detect concurrent changes"},
-            "updated_at": _nullable(_DATETIME),
+            "updated_at": nullable(_DATETIME),
             "updated_by": {"type": "string"},
             "officers": {
                 "type": "array",
@@ -342,7 +309,7 @@ _SCHEMAS: Final[dict[str, Any]] = {
                         "code": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,39}$"},
                         "name": {"type": "string"},
                         "phone": {"type": "string", "description": "as entered"},
-                        "phone_e164": _nullable({"type": "string", "readOnly": True}),
+                        "phone_e164": nullable({"type": "string", "readOnly": True}),
                         "dial_strings": {
                             "type": "array",
                             "items": {
@@ -366,7 +333,7 @@ _SCHEMAS: Final[dict[str, Any]] = {
                         "start": {**_DATETIME, "description": "with an offset, or wall clock in the shift's zone"},
                         "end": _DATETIME,
                         "repeat": {"enum": ["none", "daily", "weekly"], "default": "none"},
-                        "until": _nullable({"type": "string", "format": "date"}),
+                        "until": nullable({"type": "string", "format": "date"}),
                         "rounds": {"type": "integer", "minimum": 1, "maximum": 10, "default": 2},
                         "levels": {"type": "array", "items": _LEVEL},
                         "overrides": {
@@ -375,7 +342,7 @@ _SCHEMAS: Final[dict[str, Any]] = {
                                 "type": "object",
                                 "required": ["replaces", "substitute"],
                                 "properties": {
-                                    "date": _nullable(
+                                    "date": nullable(
                                         {
                                             "type": "string",
                                             "format": "date",
@@ -403,8 +370,8 @@ _SCHEMAS: Final[dict[str, Any]] = {
         "properties": {
             "at": _DATETIME,
             "source": {"enum": ["shift", "fallback", "default", "none"]},
-            "shift": _nullable({"type": "string"}),
-            "occurrence": _nullable({"type": "array", "items": _DATETIME}),
+            "shift": nullable({"type": "string"}),
+            "occurrence": nullable({"type": "array", "items": _DATETIME}),
             "rounds": {"type": "integer"},
             "levels": {"type": "array", "items": {"type": "object"}},
             "substitutions": {"type": "array", "items": {"type": "object"}},
@@ -420,30 +387,30 @@ _SCHEMAS: Final[dict[str, Any]] = {
         "properties": {
             "id": {"type": "integer"},
             "state": {"enum": list(ALARM_STATES)},
-            "ticket": _nullable({"type": "string"}),
+            "ticket": nullable({"type": "string"}),
             "call_uniqueid": {"type": "string"},
             "caller_number": {"type": "string"},
-            "caller_e164": _nullable({"type": "string"}),
+            "caller_e164": nullable({"type": "string"}),
             "caller_name": {"type": "string"},
-            "office": _nullable({"type": "string"}),
+            "office": nullable({"type": "string"}),
             "has_message": {"type": "boolean"},
             "message_seconds": {"type": "number"},
             "flags": {"type": "array", "items": _FLAG},
             "raised_at": _DATETIME,
             "callbacks_placed": {"type": "integer"},
-            "acknowledged_at": _nullable(_DATETIME),
-            "acknowledged_by": _nullable({"type": "string"}),
-            "acknowledged_via": _nullable({"enum": ["phone", "web"]}),
+            "acknowledged_at": nullable(_DATETIME),
+            "acknowledged_by": nullable({"type": "string"}),
+            "acknowledged_via": nullable({"enum": ["phone", "web"]}),
             "callbacks": {"type": "array", "items": {"type": "object"}, "description": "detail only"},
         },
     },
     "AlarmPage": {
         "type": "object",
         "properties": {
-            "items": {"type": "array", "items": _ref("Alarm")},
+            "items": {"type": "array", "items": ref("Alarm")},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
-            "next_offset": _nullable({"type": "integer"}),
+            "next_offset": nullable({"type": "integer"}),
             "unacknowledged": {"type": "integer"},
         },
     },
@@ -452,22 +419,22 @@ _SCHEMAS: Final[dict[str, Any]] = {
 _OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
     ("GET", "/api/roster"): {
         "summary": "The duty roster: officers, shifts with escalation chains and overrides, fallback chain",
-        "responses": {"200": _json(_ref("Roster"), "the roster")},
+        "responses": {"200": json_content(ref("Roster"), "the roster")},
     },
     ("PUT", "/api/roster"): {
         "summary": "Replace the whole duty roster (emergency calls in this process use it at once)",
-        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Roster")}}},
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref("Roster")}}},
         "responses": {
-            "200": _json(_ref("Roster"), "the roster saved, with its new version"),
-            "400": _error("malformed JSON"),
-            "409": _error("the version sent is not the current one"),
-            "415": _error("not JSON"),
-            "422": _error("invalid fields, one message per field"),
+            "200": json_content(ref("Roster"), "the roster saved, with its new version"),
+            "400": error("malformed JSON"),
+            "409": error("the version sent is not the current one"),
+            "415": error("not JSON"),
+            "422": error("invalid fields, one message per field"),
         },
     },
     ("GET", "/api/roster/now"): {
         "summary": "Who an emergency rings right now (works while the database is down)",
-        "responses": {"200": _json(_ref("RosterNow"), "the chain in force and its flags")},
+        "responses": {"200": json_content(ref("RosterNow"), "the chain in force and its flags")},
     },
     ("GET", "/api/alarms"): {
         "summary": "Unanswered emergencies (unacknowledged ones by default)",
@@ -482,20 +449,20 @@ _OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
             {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}},
             {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer"}},
         ],
-        "responses": {"200": _json(_ref("AlarmPage"), "a page of alarms"), "422": _error("bad parameter")},
+        "responses": {"200": json_content(ref("AlarmPage"), "a page of alarms"), "422": error("bad parameter")},
     },
     ("GET", "/api/alarms/{id}"): {
         "summary": "One alarm with its callbacks",
         "parameters": [_ALARM_ID],
-        "responses": {"200": _json(_ref("Alarm"), "the alarm"), "404": _error("no such alarm")},
+        "responses": {"200": json_content(ref("Alarm"), "the alarm"), "404": error("no such alarm")},
     },
     ("POST", "/api/alarms/{id}/acknowledge"): {
         "summary": "Acknowledge an alarm from the web app: callbacks stop",
         "parameters": [_ALARM_ID],
         "responses": {
-            "200": _json(_ref("Alarm"), "acknowledged"),
-            "404": _error("no such alarm"),
-            "409": _error("already acknowledged (by whom in the message)"),
+            "200": json_content(ref("Alarm"), "acknowledged"),
+            "404": error("no such alarm"),
+            "409": error("already acknowledged (by whom in the message)"),
         },
     },
 }
