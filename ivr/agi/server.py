@@ -111,6 +111,12 @@ class FastAGIServer:
             # Handlers end their own calls; this is the last line of defence so
             # that a bug is logged with its call and the server goes on.
             log.exception("FastAGI session failed")
+        except asyncio.CancelledError:
+            # Cancelled by stop() after the grace period; the handler's finally
+            # has closed the record. This is the task's root: ending quietly
+            # here keeps asyncio's stream callback (which calls
+            # task.exception() on the finished task) from logging an error.
+            log.info("session cancelled at shutdown")
         finally:
             self.active.discard(task)
 
