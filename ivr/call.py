@@ -187,15 +187,22 @@ class Call:
                 self.record.add("prompt", prompt=prompt_id, text=text, missing=True)
                 continue
             self.record.add("prompt", prompt=prompt_id, text=text)
-            seconds = _wav_seconds(path)
-            line = protocol.encode_command("STREAM FILE", self.voice.asterisk_name(path), escape)
-            reply = await self._command(line, seconds + REPLY_MARGIN)
-            await self._raise_if_gone(reply)
-            key = protocol.digit_from_code(reply.number)
+            key = await self.play_file(path, escape=escape, during=prompt_id or "read-back")
             if key is not None:
-                self.record.add("dtmf", digits=key, during=prompt_id or "read-back")
                 return key
         return None
+
+    async def play_file(self, path: Path, *, escape: str = "", during: str = "recording") -> str | None:
+        """Stream one local audio file (a caller's recording, or a resolved
+        prompt); the caller of this method puts it on the timeline. Returns the
+        interrupting key, if any; a hangup raises ``CallerHungUp``."""
+        line = protocol.encode_command("STREAM FILE", self.voice.asterisk_name(path), escape)
+        reply = await self._command(line, _wav_seconds(path) + REPLY_MARGIN)
+        await self._raise_if_gone(reply)
+        key = protocol.digit_from_code(reply.number)
+        if key is not None:
+            self.record.add("dtmf", digits=key, during=during)
+        return key
 
     async def say_digits(self, digits: str, *, before: Playable | None = None, escape: str = "") -> str | None:
         """Say a number digit by digit ("satu dua tiga") from the catalog's

@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ivr.agi import protocol
 from ivr.agi.session import CallerHungUp
-from ivr.call import REPLY_MARGIN, Call, Say, _wav_seconds, digit_prompts
+from ivr.call import Call, Say, digit_prompts
 from ivr.emergency.callbacks import ACKNOWLEDGED, NOT_ACKNOWLEDGED, AckContext
 from ivr.flows.emergency import desk_of
 from ivr.services import Services
@@ -88,18 +87,22 @@ def _by_whom(who: str, via: str) -> str:
     return f"Sudah dikonfirmasi oleh {who}."
 
 
-async def play_recording(call: Call, path: Path) -> None:
-    """Play a caller's recording (a file, not a catalog prompt).
+#: A WAV with nothing after its header holds no message.
+WAV_HEADER_BYTES = 44
 
-    TODO(lead): ``Call`` has no public way to play a plain file; this uses its
-    ``_command``/``_raise_if_gone`` so that hangups behave as in ``Call.play``.
-    A ``Call.play_file(path)`` would replace it."""
-    seconds = _wav_seconds(path)  # 0.0 when the file is missing
-    if seconds <= 0:
+
+def _has_audio(path: Path) -> bool:
+    try:
+        return path.stat().st_size > WAV_HEADER_BYTES  # one stat: cheap on the call path
+    except OSError:
+        return False
+
+
+async def play_recording(call: Call, path: Path) -> None:
+    """Play the emergency caller's recorded message to the officer."""
+    if not _has_audio(path):
         log.error("recorded message %s is missing", path.name)
         call.record.add("prompt", prompt=None, text="[pesan penelepon tidak ditemukan]", missing=True)
         return
     call.record.add("prompt", prompt=None, text="[pesan penelepon]", recording=path.name)
-    line = protocol.encode_command("STREAM FILE", call.voice.asterisk_name(path), "")
-    reply = await call._command(line, seconds + REPLY_MARGIN)
-    await call._raise_if_gone(reply)
+    await call.play_file(path)

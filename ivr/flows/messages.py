@@ -15,9 +15,8 @@ import wave
 from datetime import UTC, datetime
 
 from ivr import tickets
-from ivr.agi import protocol
 from ivr.agi.session import CallerHungUp
-from ivr.call import REPLY_MARGIN, Call, RecordingResult, _wav_seconds
+from ivr.call import Call, RecordingResult
 from ivr.flows.tickets import read_back_number
 from ivr.services import Services
 
@@ -92,21 +91,13 @@ async def play_recording(call: Call, relative_path: str, *, escape: str = "") ->
     """Play a recording back (the caller's own description, or the one the
     desk must hear). Returns the key that interrupted it, if any.
 
-    ``Call`` plays catalog prompts and read-backs only; this is the one place
-    that streams a recording, through the same command path (a hangup raises
-    ``CallerHungUp``)."""
+    A hangup raises ``CallerHungUp``."""
     path = (call.recordings_dir / relative_path).with_suffix(".wav")
     if not path.resolve().is_relative_to(call.recordings_dir.resolve()) or not path.is_file():
         call.record.add("error", what="playback", path=relative_path, detail="missing")
         return None
     call.record.add("playback", path=relative_path)
-    line = protocol.encode_command("STREAM FILE", call.voice.asterisk_name(path), escape)
-    reply = await call._command(line, _wav_seconds(path) + REPLY_MARGIN)
-    await call._raise_if_gone(reply)
-    key = protocol.digit_from_code(reply.number)
-    if key is not None:
-        call.record.add("dtmf", digits=key, during="playback")
-    return key
+    return await call.play_file(path, escape=escape, during="playback")
 
 
 def has_recording(call: Call, kind: str) -> bool:
