@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ivr.storage.database import create_engine
@@ -12,9 +13,17 @@ from ivr.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+#: Key of the PostgreSQL advisory lock that one migration run holds at a time.
+MIGRATION_LOCK = 0x1F5_0001
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Instances started together take turns: the first migrates, the others
+        # wait here (the lock ends with the transaction) and find nothing to do.
+        # Taken before configure(), so the migrations run in this transaction,
+        # which the caller commits.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -26,6 +26,7 @@ from ivr.flows import build_registry
 from ivr.flows.actions import build_actions
 from ivr.flows.main import greeting_text
 from ivr.menus import DEFAULT_MENUS_FILE, load_menus
+from ivr.metrics import Metrics
 from ivr.office_hours import OfficeCalendar
 from ivr.records import STORAGE_ERRORS, CallStore, Spool
 from ivr.services import OverrideCache, Services
@@ -53,6 +54,7 @@ class Runtime:
     services: Services
     calls: CallHandler
     agi: FastAGIServer
+    metrics: Metrics
 
 
 def load_catalog() -> PromptCatalog:
@@ -125,7 +127,8 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         header_timeout=settings.agi_header_timeout,
         allowed_hosts=settings.agi_allowed_hosts,
     )
-    runtime = Runtime(settings, engine, sessions, speech, prompts, services, calls, agi)
+    metrics = Metrics(calls, agi, spool, speech, ami, services.events)
+    runtime = Runtime(settings, engine, sessions, speech, prompts, services, calls, agi, metrics)
     try:
         await speech.start()
     except SpeechUnavailable as exc:
@@ -176,22 +179,30 @@ async def prerender_greetings(sessions: async_sessionmaker[AsyncSession], speech
             log.warning("greeting for %s not pre-rendered: %s", office, exc)
 
 
-async def serve(settings: Settings) -> None:
+@contextlib.asynccontextmanager
+async def serving_web(runtime: Runtime) -> AsyncIterator[str]:
+    """The web app listening on ``http_host:http_port``; yields its base URL
+    (with the port the system chose when ``http_port`` is 0)."""
     from ivr.web.app import create_web_app
 
+    runner = web.AppRunner(create_web_app(runtime), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, runtime.settings.http_host, runtime.settings.http_port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        log.info("web app on %s", base_url)
+        yield base_url
+    finally:
+        await runner.cleanup()
+
+
+async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with running(settings) as runtime:
-        web_app = create_web_app(runtime)
-        runner = web.AppRunner(web_app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.http_host, settings.http_port)
-        await site.start()
-        log.info("web app on http://%s:%s", settings.http_host, settings.http_port)
-        try:
-            await stop.wait()
-            log.info("shutting down: no new calls, waiting for active ones")
-        finally:
-            await runner.cleanup()
+    async with running(settings, migrate=settings.migrate_on_start) as runtime, serving_web(runtime):
+        await stop.wait()
+        log.info("shutting down: no new calls, waiting for active ones")

@@ -6,6 +6,7 @@ they print as ``**********``; live clients are built from this, never stored in 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from datetime import time
@@ -66,6 +67,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str = ""
+    #: ``ivr serve`` applies the migrations before it starts (concurrent
+    #: starts on PostgreSQL take turns); false where a deploy step runs
+    #: ``ivr db upgrade`` and instances must never change the schema.
+    migrate_on_start: bool = True
     recordings_dir: Path = Path("recordings")
     #: Where Asterisk finds ``recordings_dir`` (same host: the same path; a shared
     #: volume in docker: its mount point inside the Asterisk container).
@@ -82,6 +87,25 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
+
+    # Staff sign-in (ivr/web/sessions.py). A session ends after ``session_idle_minutes``
+    # without a request or ``session_max_hours`` after sign-in, whichever comes first.
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(12, ge=1, le=24 * 30)
+    #: Mark the cookie Secure even when the request arrives over plain HTTP: set it
+    #: behind a proxy that terminates TLS (requests over HTTPS always get Secure).
+    session_cookie_secure: bool = False
+    #: Failed sign-ins within ``login_window_minutes`` that lock a username (known or
+    #: not) for ``login_lockout_minutes``; the per-address limit is higher because one
+    #: office's staff may share an address.
+    login_max_failures: int = Field(5, ge=1, le=100)
+    login_max_failures_per_address: int = Field(20, ge=1, le=1000)
+    login_window_minutes: int = Field(15, ge=1, le=24 * 60)
+    login_lockout_minutes: int = Field(15, ge=1, le=24 * 60)
+    #: Reverse proxies (addresses or networks) whose ``X-Forwarded-For`` names the
+    #: client; without it every request behind a proxy would share one address
+    #: and one login throttle.
+    http_trusted_proxies: tuple[str, ...] = ()
 
     timezone: str = "Asia/Jakarta"
     language: str = "id"
@@ -197,6 +221,13 @@ class Settings(BaseSettings):
             raise ValueError("must be one line")
         return value
 
+    @field_validator("http_trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return value
+
     @field_validator("office_hours")
     @classmethod
     def _weekday_keys(cls, value: dict[str, WeeklyHours]) -> dict[str, WeeklyHours]:
@@ -235,6 +266,12 @@ class Settings(BaseSettings):
         if relative.startswith(".."):
             raise ValueError(f"{local} is outside the recordings folder")
         return os.path.join(self.asterisk_root, os.path.splitext(relative)[0])
+
+    @model_validator(mode="after")
+    def _idle_within_lifetime(self) -> Settings:
+        if self.session_idle_minutes > self.session_max_hours * 60:
+            raise ValueError("session_idle_minutes must not exceed session_max_hours")
+        return self
 
     @model_validator(mode="after")
     def _cache_under_recordings(self) -> Settings:

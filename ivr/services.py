@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr.ami import AMIClient
 from ivr.config import Settings
+from ivr.eventbus import EventBus
 from ivr.menus import Menu
 from ivr.office_hours import OfficeCalendar, OfficeStatus
 from ivr.records import STORAGE_ERRORS, Spool
@@ -68,6 +69,8 @@ class Services:
     agenda: AgendaServices | None = None
     alerts: AlertService | None = None
     emergency: EmergencyServices | None = None
+    #: Calls starting and ending in this process, for the web app's live board.
+    events: EventBus = field(default_factory=EventBus)
 
     async def office_status(self, at: datetime | None = None) -> OfficeStatus:
         return self.calendar.status(at or datetime.now(UTC), override=await self.override.get())

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
@@ -137,6 +139,9 @@ class Session:
         self.history: deque[bytes] = deque(maxlen=40)
         self._lock = asyncio.Lock()
         self._broken = False
+        #: Told our think time before each command: seconds since Asterisk's last line (metrics).
+        self.on_think: Callable[[float], None] | None = None
+        self._heard_at = time.perf_counter()
 
     @property
     def usable(self) -> bool:
@@ -154,6 +159,8 @@ class Session:
         async with self._lock:
             self.history.append(b">> " + line)
             log.debug("agi >> %r", line)
+            if self.on_think is not None:
+                self.on_think(time.perf_counter() - self._heard_at)
             try:
                 self.writer.write(line)
                 await self.writer.drain()
@@ -204,6 +211,7 @@ class Session:
         if not raw.endswith(b"\n"):
             # b'' is EOF; a partial line means EOF in the middle of a reply.
             raise ConnectionLost("Asterisk closed the connection")
+        self._heard_at = time.perf_counter()
         shown = b"<reply withheld: caller's secret digits>\n" if secret else raw
         self.history.append(b"<< " + shown)
         log.debug("agi << %r", shown)

@@ -125,6 +125,8 @@ class SpeechEngine:
         self._restarts = 0
         self._last_error: str | None = None
         self._latencies_ms: deque[float] = deque(maxlen=512)
+        #: Told the seconds of every successful synthesis (metrics).
+        self.on_synthesized: Callable[[float], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -283,7 +285,10 @@ class SpeechEngine:
                 raise
             raise SpeechUnavailable(self._last_error) from exc
         self._consecutive_failures = 0
-        self._latencies_ms.append((time.perf_counter() - started) * 1000)
+        elapsed = time.perf_counter() - started
+        self._latencies_ms.append(elapsed * 1000)
+        if self.on_synthesized is not None:
+            self.on_synthesized(elapsed)
         return path
 
     async def _run(self, job: SynthJob) -> SynthResult:
