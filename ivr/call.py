@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -196,8 +197,9 @@ class Call:
         """Stream one local audio file (a caller's recording, or a resolved
         prompt); the caller of this method puts it on the timeline. Returns the
         interrupting key, if any; a hangup raises ``CallerHungUp``."""
-        line = protocol.encode_command("STREAM FILE", self.voice.asterisk_name(path), escape)
-        reply = await self._command(line, _wav_seconds(path) + REPLY_MARGIN)
+        name, seconds = _playable(self.voice, path)
+        line = protocol.encode_command("STREAM FILE", name, escape)
+        reply = await self._command(line, seconds + REPLY_MARGIN)
         await self._raise_if_gone(reply)
         key = protocol.digit_from_code(reply.number)
         if key is not None:
@@ -236,12 +238,9 @@ class Call:
             path, text = self.voice.silence_file(), ""
         else:
             self.record.add("prompt", prompt=prompt_id, text=text)
-        line = protocol.encode_command(
-            "GET DATA", self.voice.asterisk_name(path), raw=[str(int(timeout * 1000)), str(max_digits)]
-        )
-        reply = await self._command(
-            line, _wav_seconds(path) + timeout * (max_digits + 1) + REPLY_MARGIN, secret=secret
-        )
+        name, seconds = _playable(self.voice, path)
+        line = protocol.encode_command("GET DATA", name, raw=[str(int(timeout * 1000)), str(max_digits)])
+        reply = await self._command(line, seconds + timeout * (max_digits + 1) + REPLY_MARGIN, secret=secret)
         if reply.result == "-1":
             await self._raise_if_gone(reply)
             return self._digits("", True, purpose, secret)
@@ -340,6 +339,31 @@ class Call:
 def digit_prompts(digits: str) -> list[str]:
     """The catalog prompts that say ``digits`` one by one (``digit.0`` ... ``digit.9``)."""
     return [f"digit.{d}" for d in digits if d in "0123456789"]
+
+
+#: How long a played file's Asterisk name and length are reused without
+#: looking at the disk again: the same prompts are played on every call, and
+#: a prompt replaced by a new recording is seen within this.
+PLAYABLE_TTL = 10.0
+#: Bounds the cache (read-backs make new files all day).
+PLAYABLE_CACHE_SIZE = 4096
+_playables: dict[tuple[int, Path], tuple[float, str, float, Voice]] = {}
+
+
+def _playable(voice: Voice, path: Path) -> tuple[str, float]:
+    """What Asterisk plays for ``path`` and how long the file lasts, for a
+    command's line and its reply timeout."""
+    key = (id(voice), path)
+    now = time.monotonic()
+    known = _playables.get(key)
+    # The voice is kept with the entry: its id is not reused while it is cached.
+    if known is not None and now - known[0] < PLAYABLE_TTL and known[3] is voice:
+        return known[1], known[2]
+    if len(_playables) >= PLAYABLE_CACHE_SIZE:
+        _playables.clear()
+    name, seconds = voice.asterisk_name(path), _wav_seconds(path)
+    _playables[key] = (now, name, seconds, voice)
+    return name, seconds
 
 
 def _wav_seconds(path: Path) -> float:

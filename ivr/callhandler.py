@@ -8,6 +8,7 @@ Whatever happens, the record is closed in ``finally``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from ivr.agi.session import CallerHungUp, CommandTimeout, Session
 from ivr.audio import AudioLibrary
 from ivr.call import Call, CallerInfo
 from ivr.channel_vars import RESULT_FAILED, RESULT_OK
+from ivr.eventbus import CallEnded, CallStarted
 from ivr.flows import Flow, FlowRegistry
 from ivr.records import STORAGE_ERRORS, CallRecorder
 from ivr.services import Services
@@ -26,6 +28,13 @@ log = logging.getLogger("ivr.calls")
 
 #: Seconds the final save may hold the FastAGI session before it is closed.
 RELEASE_CHANNEL_AFTER = 5.0
+
+
+@functools.lru_cache(maxsize=4096)
+def _caller_number(raw: str, presentation: int | None) -> callerid.CallerNumber:
+    """``callerid.normalize``, remembered: the same offices call all day, and
+    libphonenumber's parsing is among the dearest work of a call's start."""
+    return callerid.normalize(raw, presentation=presentation)
 
 
 class CallHandler:
@@ -46,7 +55,7 @@ class CallHandler:
     async def identify(self, session: Session) -> CallerInfo:
         env = session.environment
         pres = env.get("callingpres")
-        number = callerid.normalize(env.get("callerid"), presentation=int(pres) if pres.isdigit() else None)
+        number = _caller_number(env.get("callerid"), int(pres) if pres.isdigit() else None)
         name = env.get("calleridname")
         info = CallerInfo(number=number, name_from_network="" if name == "unknown" else name)
         if number.e164:
@@ -92,6 +101,7 @@ class CallHandler:
         log.info("call started: script=%s caller=%s registered=%s", env.script, caller.number.kind, caller.registered)
         key = snapshot.uniqueid  # the snapshot's may change if Asterisk reused it
         self.active[key] = call
+        self.services.events.publish(CallStarted(key, call))
         outcome, step = "failed", ""
         try:
             recorder.save_in_background()
@@ -114,6 +124,7 @@ class CallHandler:
             await self._report(call, RESULT_FAILED)
         finally:
             del self.active[key]
+            self.services.events.publish(CallEnded(key, outcome, step))
             # Normally the record is written before Asterisk gets its channel
             # back; a slow database must not hold the channel for long.
             final = asyncio.create_task(recorder.finish(outcome, step), name=f"finish-{key}")

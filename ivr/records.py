@@ -16,14 +16,17 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr.storage.calls import CallSnapshot, EventFacts, RecordingFacts, SavedCall, save_call
+from ivr.storage.database import sqlite_file_engine
 
 log = logging.getLogger("ivr.records")
 
@@ -39,6 +42,13 @@ class CallStore:
     transactions instead of queueing on SQLite's lock (whose busy handler
     sleeps and retries) or on PostgreSQL's connection pool, which the calls'
     reads need too.
+
+    On an SQLite file, each transaction runs whole in one thread of its own
+    with a synchronous engine: one hand-over per batch instead of several per
+    statement through aiosqlite. There it is not cut short by ``timeout``
+    (SQLite cannot be interrupted mid-commit; its busy timeout bounds the
+    wait). A waiter that gives up may therefore find its save written after
+    all: ``CallRecorder`` then looks the stored state up on its next save.
     """
 
     def __init__(
@@ -56,8 +66,19 @@ class CallStore:
             asyncio.Queue() if batch_writes else None
         )
         self._writer: asyncio.Task[None] | None = None
+        self._sqlite = sqlite_file_engine(sessions.kw["bind"])
+        self._sqlite_thread = ThreadPoolExecutor(1, "call-store") if self._sqlite is not None else None
 
     async def save(self, snapshot: CallSnapshot, known: SavedCall | None = None) -> SavedCall:
+        frozen = snapshot.frozen()
+        try:
+            return await self._save_frozen(frozen, known)
+        finally:
+            # The save may have given the call a new uniqueid (another call
+            # had it): later saves and the spool must use that one too.
+            snapshot.uniqueid = frozen.uniqueid
+
+    async def _save_frozen(self, snapshot: CallSnapshot, known: SavedCall | None) -> SavedCall:
         if self._queue is None:
             return await self._save_one(snapshot, known)
         if self._writer is None or self._writer.done():
@@ -78,10 +99,28 @@ class CallStore:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
             self._writer = None
+        if self._sqlite is not None and self._sqlite_thread is not None:
+            self._sqlite_thread.shutdown(wait=True)
+            self._sqlite.dispose()
 
     async def _save_one(self, snapshot: CallSnapshot, known: SavedCall | None) -> SavedCall:
+        return (await self._transaction([(snapshot, known)]))[0]
+
+    async def _transaction(self, saves: list[tuple[CallSnapshot, SavedCall | None]]) -> list[SavedCall]:
+        """Save snapshots in one transaction."""
+
+        def work(connection: Connection) -> list[SavedCall]:
+            return [save_call(connection, snapshot, known) for snapshot, known in saves]
+
+        if self._sqlite is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._sqlite_thread, self._in_sqlite, work)
         async with asyncio.timeout(self.timeout), self.sessions.begin() as session:
-            return await save_call(session, snapshot, known)
+            return await session.run_sync(lambda sync_session: work(sync_session.connection()))
+
+    def _in_sqlite(self, work: Callable[[Connection], list[SavedCall]]) -> list[SavedCall]:
+        assert self._sqlite is not None
+        with self._sqlite.begin() as connection:
+            return work(connection)
 
     async def _write_batches(self) -> None:
         assert self._queue is not None
@@ -91,15 +130,17 @@ class CallStore:
                 batch.append(self._queue.get_nowait())
             batch = [item for item in batch if not item[2].done()]
             try:
-                async with asyncio.timeout(self.timeout), self.sessions.begin() as session:
-                    saved = [await save_call(session, snapshot, known) for snapshot, known, _ in batch]
+                saved = await self._transaction([(snapshot, known) for snapshot, known, _ in batch])
             except STORAGE_ERRORS as exc:
-                if len(batch) > 1:
+                if len(batch) > 1 and not isinstance(exc, TimeoutError):
                     # One bad snapshot must not fail the others: retry them alone.
                     for snapshot, known, done in batch:
                         await self._settle(done, self._save_one(snapshot, known))
                     continue
-                _fail(batch[0][2], exc)
+                # A slow database fails the batch as a whole: retrying its
+                # snapshots one by one would only queue everyone behind it.
+                for _, _, done in batch:
+                    _fail(done, exc)
                 continue
             except Exception as exc:  # a bug in one save: report it to every waiter
                 for _, _, done in batch:
@@ -126,7 +167,8 @@ def _fail(done: asyncio.Future[SavedCall], exc: BaseException) -> None:
 
 
 class Spool:
-    """A directory of call snapshots waiting for the database."""
+    """A directory of call snapshots waiting for the database, and the
+    snapshots the disk refused too (full disk): those wait in memory."""
 
     def __init__(self, directory: Path, store: CallStore, retry_seconds: float = 5.0):
         self.directory = directory
@@ -134,9 +176,17 @@ class Spool:
         self.retry_seconds = retry_seconds
         self.replayed = 0
         self._wake = asyncio.Event()
+        self._held: dict[str, CallSnapshot] = {}
 
     def backlog(self) -> int:
-        return sum(1 for _ in self.directory.glob("*.json")) if self.directory.exists() else 0
+        on_disk = sum(1 for _ in self.directory.glob("*.json")) if self.directory.exists() else 0
+        return on_disk + len(self._held)
+
+    def hold(self, snapshot: CallSnapshot) -> None:
+        """Keep a snapshot the disk would not take until the database takes it
+        (lost only if the process dies before that)."""
+        self._held[snapshot.uniqueid] = snapshot
+        self._wake.set()
 
     def put(self, snapshot: CallSnapshot) -> Path:
         """Write the snapshot durably (temp file, fsync, rename) and wake the replayer."""
@@ -155,6 +205,15 @@ class Spool:
     async def replay_once(self) -> int:
         """Write every spooled snapshot that the database now accepts."""
         done = 0
+        for uniqueid, snapshot in list(self._held.items()):
+            try:
+                await self.store.save(snapshot)
+            except STORAGE_ERRORS as exc:
+                log.info("database still unavailable for the spool: %s", type(exc).__name__)
+                self.replayed += done
+                return done
+            del self._held[uniqueid]
+            done += 1
         for path in sorted(self.directory.glob("*.json")) if self.directory.exists() else []:
             try:
                 snapshot = CallSnapshot.from_json(json.loads(path.read_text(encoding="utf-8")))
@@ -209,6 +268,10 @@ class CallRecorder:
         self.database_ok = True
         self._seq = 0
         self._pending: asyncio.Task[bool] | None = None
+        #: A save failed or was given up on: it may still have been written,
+        #: so the next save looks the stored state up instead of trusting
+        #: ``saved`` (which would write its timeline rows twice).
+        self._stored_state_unknown = False
 
     @property
     def ticket_number(self) -> str | None:
@@ -260,15 +323,19 @@ class CallRecorder:
 
     async def _save(self) -> bool:
         try:
-            self.saved = await self.spool.store.save(self.snapshot, self.saved)
+            known = None if self._stored_state_unknown else self.saved
+            self.saved = await self.spool.store.save(self.snapshot, known)
             self.database_ok = True
+            self._stored_state_unknown = False
             return True
         except STORAGE_ERRORS as exc:
             self.database_ok = False
+            self._stored_state_unknown = True
             log.warning("could not save call record (%s); continuing", type(exc).__name__)
             return False
         except Exception:
             # A bug must not end the call either; the snapshot is still spooled.
+            self._stored_state_unknown = True
             log.exception("saving the call record failed")
             return False
 
@@ -285,4 +352,5 @@ class CallRecorder:
                 path = self.spool.put(self.snapshot)
                 log.warning("call record spooled to %s", path.name)
             except (OSError, TypeError, ValueError):
-                log.exception("could not spool the call record either")
+                log.exception("could not spool the call record either; it waits in memory for the database")
+                self.spool.hold(self.snapshot)

@@ -405,14 +405,20 @@ def database_down(engine: Any) -> Any:
     from sqlalchemy import event
     from sqlalchemy.exc import OperationalError
 
+    from ivr.storage.database import companion_engines
+
     def refuse(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
         raise OperationalError(statement, params, ConnectionRefusedError("database stopped (test)"))
 
-    event.listen(engine.sync_engine, "before_cursor_execute", refuse)
+    # The call-record writer's own engine on an SQLite file goes down with it.
+    engines = [engine.sync_engine, *companion_engines(engine)]
+    for each in engines:
+        event.listen(each, "before_cursor_execute", refuse)
     try:
         yield
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", refuse)
+        for each in engines:
+            event.remove(each, "before_cursor_execute", refuse)
 
 
 async def until_ticked(loop: Any, check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:

@@ -3,14 +3,15 @@ database outage."""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from ivr import ticket_number
 from ivr.records import CallRecorder, CallStore, Spool
 from ivr.storage import models
-from ivr.storage.calls import CallSnapshot
-from ivr.storage.database import create_engine, session_factory
+from ivr.storage.calls import CallSnapshot, EventFacts
+from ivr.storage.database import companion_engines, create_engine, session_factory
 
 
 def _snapshot(uniqueid: str = "1796312708.17") -> CallSnapshot:
@@ -84,4 +85,74 @@ async def test_two_calls_with_the_same_uniqueid_are_never_merged(database_url: s
     await store.save(first)  # the first call's own later save still finds it
     async with session_factory(engine)() as session:
         assert await session.scalar(select(func.count()).select_from(models.Call)) == 2
+    await engine.dispose()
+
+
+async def test_a_save_writes_only_what_changed_since_the_last(database_url: str, tmp_path: Path):
+    engine = create_engine(database_url)
+    store = CallStore(session_factory(engine), batch_writes=True)
+    written: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        if statement.split()[0] in ("INSERT", "UPDATE"):
+            written.append(" ".join(statement.split()[:3]))
+
+    engines = [engine.sync_engine, *companion_engines(engine)]
+    for each in engines:
+        event.listen(each, "before_cursor_execute", seen)
+    snapshot = _snapshot()
+    snapshot.events.append(EventFacts(0, snapshot.started_at, "prompt", {"prompt": "menu.main"}))
+    saved = await store.save(snapshot)
+    written.clear()
+    saved = await store.save(snapshot, saved)
+    assert written == []  # nothing new: nothing written
+    snapshot.events.append(EventFacts(1, snapshot.started_at, "dtmf", {"digits": "2"}))
+    saved = await store.save(snapshot, saved)
+    assert written == ["INSERT INTO ticket_events"]
+    written.clear()
+    snapshot.ticket_details["activity"] = "rapat"
+    snapshot.outcome = "completed"
+    await store.save(snapshot, saved)
+    assert written == ["UPDATE calls SET", "UPDATE tickets SET"]
+    async with session_factory(engine)() as session:
+        ticket = await session.scalar(select(models.Ticket))
+        steps = await session.scalar(select(func.count()).select_from(models.TicketEvent))
+    assert ticket.details == {"activity": "rapat"} and steps == 2
+    for each in engines:
+        event.remove(each, "before_cursor_execute", seen)
+    await store.close()
+    await engine.dispose()
+
+
+class _WrittenButTimedOut:
+    """A store whose second save is written but reported as timed out (the
+    waiter gave up while the database was still committing)."""
+
+    def __init__(self, store: CallStore) -> None:
+        self.store = store
+        self.saves = 0
+
+    async def save(self, snapshot: CallSnapshot, known: Any = None) -> Any:
+        self.saves += 1
+        saved = await self.store.save(snapshot, known)
+        if self.saves == 2:
+            raise TimeoutError
+        return saved
+
+
+async def test_a_save_given_up_on_but_written_is_not_written_twice(database_url: str, tmp_path: Path):
+    engine = create_engine(database_url)
+    spool = Spool(tmp_path / "spool", CallStore(session_factory(engine), batch_writes=True))
+    spool.store = _WrittenButTimedOut(spool.store)  # type: ignore[assignment]
+    recorder = CallRecorder(_snapshot(), spool)
+    recorder.add("prompt", prompt="menu.main", text="Untuk ...")
+    assert await recorder.checkpoint()
+    recorder.add("dtmf", digits="2")
+    assert not await recorder.checkpoint()  # written, but the caller was told it failed
+    recorder.add("prompt", prompt="goodbye", text="Terima kasih")
+    await recorder.finish("completed")
+    async with session_factory(engine)() as session:
+        kinds = list(await session.scalars(select(models.TicketEvent.kind).order_by(models.TicketEvent.seq)))
+    assert kinds == ["prompt", "dtmf", "prompt"]
+    assert not list((tmp_path / "spool").glob("*.json"))
     await engine.dispose()

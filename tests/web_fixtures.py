@@ -137,4 +137,4 @@ async def store_call(
         recordings=[RecordingFacts(kind, path, seconds, at) for kind, path, seconds, at in recordings],
     )
     async with sessions.begin() as session:
-        return await save_call(session, snapshot)
+        return await session.run_sync(lambda sync_session: save_call(sync_session.connection(), snapshot))

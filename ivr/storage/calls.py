@@ -8,18 +8,17 @@ spool after a database outage, without creating anything twice.
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, bindparam, case, exists, func, insert, select, update
 
 from ivr import ticket_number
 from ivr.storage import models
-from ivr.storage.models import utcnow
 
 log = logging.getLogger("ivr.records")
 
@@ -65,6 +64,16 @@ class CallSnapshot:
     events: list[EventFacts] = field(default_factory=list)
     recordings: list[RecordingFacts] = field(default_factory=list)
 
+    def frozen(self) -> CallSnapshot:
+        """A copy the call's later appends and changes do not reach: what one
+        save writes (possibly in another thread) while the call goes on."""
+        return replace(
+            self,
+            ticket_details=copy.deepcopy(self.ticket_details),
+            events=list(self.events),
+            recordings=list(self.recordings),
+        )
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         return _datetimes_to_text(data)
@@ -95,84 +104,115 @@ def _datetimes_to_text(value: Any) -> Any:
 @dataclass(frozen=True)
 class SavedCall:
     """What is stored after a save; passed back to the next save of the same
-    call so it only writes what is new."""
+    call so it only writes what is new: rows whose values did not change since
+    (``call_row``, ``ticket_row``) are not written again."""
 
     call_id: int
     ticket_id: int
     ticket_number: str
     events_stored: int = 0
     recordings_stored: int = 0
+    call_row: dict[str, Any] | None = None
+    ticket_row: dict[str, Any] | None = None
 
 
-async def save_call(session: AsyncSession, snapshot: CallSnapshot, known: SavedCall | None = None) -> SavedCall:
-    """Create or update the call and its ticket, and append the events and
-    recordings not yet stored. The caller commits.
+CALLS = models.Call.__table__
+TICKETS = models.Ticket.__table__
+EVENTS = models.TicketEvent.__table__
+RECORDINGS = models.Recording.__table__
 
-    With ``known`` (this process saved the call before) it is a handful of
-    UPDATE and INSERT statements; without it (first save, or a spool replay
-    in another process) the stored state is looked up first."""
-    if known is None:
-        known = await _stored_state(session, snapshot)
-    if known is None:
-        ticket = models.Ticket(created_at=snapshot.started_at)
-        session.add(ticket)
-        await session.flush()
-        ticket.number = ticket_number.number_for_id(ticket.id)
-        call = models.Call(uniqueid=snapshot.uniqueid, started_at=snapshot.started_at, ticket_id=ticket.id)
-        session.add(call)
-        await session.flush()
-        known = SavedCall(call.id, ticket.id, ticket.number)
+# Statements built once, their values bound at execution: building and
+# cache-keying a statement for every save cost more than running it.
+_INSERT_EVENTS = insert(EVENTS)
+_INSERT_RECORDINGS = insert(RECORDINGS)
+_STORED_CALL = (
+    select(CALLS.c.id, TICKETS.c.id, TICKETS.c.number, CALLS.c.started_at, CALLS.c.channel)
+    .join(TICKETS, TICKETS.c.id == CALLS.c.ticket_id)
+    .where(CALLS.c.uniqueid == bindparam("uniqueid_key"))
+)
+_INSERT_TICKET = insert(TICKETS).returning(TICKETS.c.id)
+_NUMBER_TICKET = update(TICKETS).where(TICKETS.c.id == bindparam("ticket_key")).values(number=bindparam("new_number"))
+_INSERT_CALL = insert(CALLS).returning(CALLS.c.id)
+#: The SET columns are the execution's parameters (a call row).
+_UPDATE_CALL = update(CALLS).where(CALLS.c.id == bindparam("call_key"))
+#: The SET columns are the execution's parameters (a ticket row) and the
+#: status, unless staff have acted on the ticket: then the status is theirs,
+#: and a late checkpoint or a spool replay must not undo a staff decision.
+_UPDATE_TICKET = (
+    update(TICKETS)
+    .where(TICKETS.c.id == bindparam("ticket_key"))
+    .values(
+        status=case(
+            (exists().where(EVENTS.c.ticket_id == bindparam("ticket_key"), EVENTS.c.kind == "staff"), TICKETS.c.status),
+            else_=bindparam("new_status"),
+        )
+    )
+)
 
+
+def _call_row(snapshot: CallSnapshot) -> dict[str, Any]:
     duration = (snapshot.ended_at - snapshot.started_at).total_seconds() if snapshot.ended_at else None
-    await session.execute(
-        update(models.Call)
-        .where(models.Call.id == known.call_id)
-        .values(
-            linkedid=snapshot.linkedid,
-            channel=snapshot.channel,
-            script=snapshot.script,
-            caller_number=snapshot.caller_number,
-            caller_e164=snapshot.caller_e164,
-            caller_name=snapshot.caller_name,
-            caller_id=snapshot.caller_id,
-            dialed_number=snapshot.dialed_number,
-            ended_at=snapshot.ended_at,
-            duration_seconds=duration,
-            outcome=snapshot.outcome,
-            outcome_step=snapshot.outcome_step,
-        )
-    )
-    await session.execute(
-        update(models.Ticket)
-        .where(models.Ticket.id == known.ticket_id)
-        .values(
-            kind=snapshot.ticket_kind,
-            priority=snapshot.ticket_priority,
-            details=snapshot.ticket_details,
-            caller_id=snapshot.caller_id,
-            office_id=snapshot.office_id,
-            caller_number=snapshot.caller_number,
-            caller_e164=snapshot.caller_e164,
-            updated_at=utcnow(),
-        )
-    )
-    # Once staff have acted on the ticket, its status is theirs: a late
-    # checkpoint or a spool replay must not undo a staff decision.
-    staff_acted = exists().where(models.TicketEvent.ticket_id == known.ticket_id, models.TicketEvent.kind == "staff")
-    await session.execute(
-        update(models.Ticket)
-        .where(models.Ticket.id == known.ticket_id, ~staff_acted)
-        .values(status=snapshot.ticket_status)
-    )
+    return {
+        "linkedid": snapshot.linkedid,
+        "channel": snapshot.channel,
+        "script": snapshot.script,
+        "caller_number": snapshot.caller_number,
+        "caller_e164": snapshot.caller_e164,
+        "caller_name": snapshot.caller_name,
+        "caller_id": snapshot.caller_id,
+        "dialed_number": snapshot.dialed_number,
+        "ended_at": snapshot.ended_at,
+        "duration_seconds": duration,
+        "outcome": snapshot.outcome,
+        "outcome_step": snapshot.outcome_step,
+    }
 
-    # The call goes on appending while we await the database: work on what
-    # exists now, and count only that as stored.
-    events = list(snapshot.events)
-    recordings = list(snapshot.recordings)
+
+def _ticket_row(snapshot: CallSnapshot) -> dict[str, Any]:
+    return {
+        "kind": snapshot.ticket_kind,
+        "priority": snapshot.ticket_priority,
+        "details": snapshot.ticket_details,
+        "caller_id": snapshot.caller_id,
+        "office_id": snapshot.office_id,
+        "caller_number": snapshot.caller_number,
+        "caller_e164": snapshot.caller_e164,
+        "status": snapshot.ticket_status,
+    }
+
+
+def save_call(connection: Connection, snapshot: CallSnapshot, known: SavedCall | None = None) -> SavedCall:
+    """Create or update the call and its ticket, and append the events and
+    recordings not yet stored, in the caller's transaction.
+
+    Synchronous, so that ``ivr.records.CallStore`` can run a whole batch in one
+    thread (SQLite) or through ``run_sync`` (PostgreSQL); ``snapshot`` must not
+    change meanwhile (``CallSnapshot.frozen``).
+
+    With ``known`` (this process saved the call before) it is at most four
+    statements, and only for what changed; without it (first save, or a spool
+    replay in another process) the stored state is looked up first. Core
+    statements on the tables: this runs at every checkpoint of every call, and
+    the ORM's unit of work and bulk-update bookkeeping cost more than the SQL."""
+    if known is None:
+        known = _stored_state(connection, snapshot)
+    call_row, ticket_row = _call_row(snapshot), _ticket_row(snapshot)
+    if known is None:
+        known = _create(connection, snapshot, call_row, ticket_row)
+    else:
+        if call_row != known.call_row:
+            connection.execute(_UPDATE_CALL, {**call_row, "call_key": known.call_id})
+        if ticket_row != known.ticket_row:
+            values = {**ticket_row, "ticket_key": known.ticket_id, "new_status": ticket_row["status"]}
+            del values["status"]
+            connection.execute(_UPDATE_TICKET, values)
+
+    events = snapshot.events
+    recordings = snapshot.recordings
     new_events = [e for e in events if e.seq >= known.events_stored]
     if new_events:
-        await session.execute(
-            insert(models.TicketEvent),
+        connection.execute(
+            _INSERT_EVENTS,
             [
                 {
                     "ticket_id": known.ticket_id,
@@ -187,8 +227,8 @@ async def save_call(session: AsyncSession, snapshot: CallSnapshot, known: SavedC
         )
     new_recordings = recordings[known.recordings_stored :]
     if new_recordings:
-        await session.execute(
-            insert(models.Recording),
+        connection.execute(
+            _INSERT_RECORDINGS,
             [
                 {
                     "ticket_id": known.ticket_id,
@@ -207,17 +247,29 @@ async def save_call(session: AsyncSession, snapshot: CallSnapshot, known: SavedC
         known.ticket_number,
         events_stored=max((e.seq for e in events), default=known.events_stored - 1) + 1,
         recordings_stored=len(recordings),
+        call_row=call_row,
+        ticket_row=ticket_row,
     )
 
 
-async def _stored_state(session: AsyncSession, snapshot: CallSnapshot) -> SavedCall | None:
-    row = (
-        await session.execute(
-            select(models.Call.id, models.Ticket.id, models.Ticket.number, models.Call.started_at, models.Call.channel)
-            .join(models.Ticket, models.Ticket.id == models.Call.ticket_id)
-            .where(models.Call.uniqueid == snapshot.uniqueid)
-        )
-    ).first()
+def _create(
+    connection: Connection, snapshot: CallSnapshot, call_row: dict[str, Any], ticket_row: dict[str, Any]
+) -> SavedCall:
+    """Insert the ticket and the call; the ticket's number derives from its id."""
+    ticket_id = connection.scalar(_INSERT_TICKET, {**ticket_row, "created_at": snapshot.started_at})
+    assert ticket_id is not None
+    number = ticket_number.number_for_id(ticket_id)
+    connection.execute(_NUMBER_TICKET, {"ticket_key": ticket_id, "new_number": number})
+    call_id = connection.scalar(
+        _INSERT_CALL,
+        {**call_row, "uniqueid": snapshot.uniqueid, "started_at": snapshot.started_at, "ticket_id": ticket_id},
+    )
+    assert call_id is not None
+    return SavedCall(call_id, ticket_id, number)
+
+
+def _stored_state(connection: Connection, snapshot: CallSnapshot) -> SavedCall | None:
+    row = connection.execute(_STORED_CALL, {"uniqueid_key": snapshot.uniqueid}).first()
     if row is None:
         return None
     if row[3] != snapshot.started_at or row[4] != snapshot.channel:
@@ -227,11 +279,11 @@ async def _stored_state(session: AsyncSession, snapshot: CallSnapshot) -> SavedC
         snapshot.uniqueid = f"{original}-{secrets.token_hex(3)}"
         log.warning("uniqueid %s already belongs to another call; stored as %s", original, snapshot.uniqueid)
         return None
-    stored_seq = await session.scalar(
+    stored_seq = connection.scalar(
         select(func.coalesce(func.max(models.TicketEvent.seq), -1)).where(models.TicketEvent.call_id == row[0])
     )
     stored_paths = set(
-        await session.scalars(
+        connection.scalars(
             select(models.Recording.path).where(models.Recording.path.in_([r.path for r in snapshot.recordings]))
         )
     )

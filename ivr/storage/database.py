@@ -6,9 +6,11 @@ calls wait instead of failing); PostgreSQL runs through asyncpg.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
-from sqlalchemy import event
+import sqlalchemy
+from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -16,19 +18,19 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached or refused the write; callers degrade."""
 
 
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
@@ -39,6 +41,30 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         connect_args={"timeout": 5, "command_timeout": 10},
         **kwargs,
     )
+
+
+#: The synchronous engines ``sqlite_file_engine`` made, by the engine they mirror.
+_companions: weakref.WeakKeyDictionary[Engine, list[Engine]] = weakref.WeakKeyDictionary()
+
+
+def sqlite_file_engine(engine: AsyncEngine) -> Engine | None:
+    """A synchronous engine on the same SQLite file as ``engine`` (None for
+    another database, or an in-memory one), for work that runs whole in one
+    thread: aiosqlite hands every cursor operation to its thread and back,
+    which costs more than the SQL for short statements."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    companion = sqlalchemy.create_engine(url.set(drivername="sqlite"), connect_args={"timeout": 30})
+    event.listen(companion, "connect", _sqlite_pragmas)
+    _companions.setdefault(engine.sync_engine, []).append(companion)
+    return companion
+
+
+def companion_engines(engine: AsyncEngine) -> list[Engine]:
+    """The engines ``sqlite_file_engine`` made on ``engine``'s database: what
+    watches or intercepts the database's statements must watch these too."""
+    return list(_companions.get(engine.sync_engine, []))
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
