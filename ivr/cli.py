@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,6 +16,8 @@ from pydantic_settings import SettingsError
 
 from ivr.config import Settings, load_settings, unknown_variables
 from ivr.logs import setup_logging
+from ivr.storage.tokens import ROLES
+from ivr.storage.users import AccountError
 
 log = logging.getLogger("ivr.cli")
 
@@ -49,16 +52,25 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["upgrade"])
 
-    users = commands.add_parser("users", help="staff accounts")
-    users.add_argument("action", choices=["create"])
-    users.add_argument("--username", required=True)
-    users.add_argument("--role", required=True, choices=["admin", "staff", "duty"])
-    users.add_argument("--full-name", default="")
+    users = commands.add_parser("users", help="staff accounts of the web app").add_subparsers(
+        dest="action", required=True
+    )
+    create_user = users.add_parser(
+        "create", help="add an account; the password is asked for (or read from standard input when piped)"
+    )
+    create_user.add_argument("--username", required=True)
+    create_user.add_argument("--role", required=True, choices=ROLES)
+    create_user.add_argument("--full-name", default="")
+    users.add_parser("list", help="every account with its role and state")
+    for action, what in (("disable", "refuse its sign-in and end its sessions"), ("enable", "allow its sign-in")):
+        users.add_parser(action, help=what).add_argument("username")
 
-    tokens = commands.add_parser("tokens", help="API tokens")
-    tokens.add_argument("action", choices=["create"])
-    tokens.add_argument("--role", required=True, choices=["admin", "staff", "duty"])
-    tokens.add_argument("--label", default="")
+    tokens = commands.add_parser("tokens", help="API tokens").add_subparsers(dest="action", required=True)
+    create_token = tokens.add_parser("create", help="prints only the new token (shown once)")
+    create_token.add_argument("--role", required=True, choices=ROLES)
+    create_token.add_argument("--label", default="")
+    tokens.add_parser("list", help="every token's id, role, label and use (never the token)")
+    tokens.add_parser("revoke", help="the token stops working at once").add_argument("id", type=int)
 
     callers = commands.add_parser("callers", help="the caller directory")
     callers.add_argument("action", choices=["import"])
@@ -122,11 +134,15 @@ async def _with_database(settings: Settings, work: Callable[[Any], Awaitable[int
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from ivr.seed import seed_demo
+    from ivr.seed import DEMO_ADMIN, seed_demo, seed_demo_admin
 
     async def work(sessions: Any) -> int:
         summary = await seed_demo(sessions, settings)
         print(summary)
+        password = await seed_demo_admin(sessions)
+        if password is not None:
+            # Straight to the terminal, once: never through logging (log files, journald).
+            print(f"web app sign-in: user {DEMO_ADMIN}, password {password} (shown only now; write it down)")
         return 0
 
     return await _with_database(settings, work)
@@ -141,33 +157,84 @@ async def _db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
+
+
 async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
-    from ivr.storage.tokens import create_token
+    from ivr.storage import tokens
 
     async def work(sessions: Any) -> int:
         async with sessions.begin() as session:
-            token = await create_token(session, args.role, args.label)
-        print(token)
+            if args.action == "create":
+                print(await tokens.create_token(session, args.role, args.label))
+            elif args.action == "list":
+                rows = [
+                    (str(t.id), t.role, t.label, _when(t.created_at), _when(t.last_used_at), _when(t.revoked_at))
+                    for t in await tokens.list_tokens(session)
+                ]
+                print(_table(("id", "role", "label", "created", "last used", "revoked"), rows))
+            elif not await tokens.revoke_token(session, args.id):
+                print(f"no token {args.id}, or it is already revoked", file=sys.stderr)
+                return 1
+            else:
+                print(f"token {args.id} revoked")
         return 0
 
     return await _with_database(settings, work)
+
+
+def _read_new_password() -> str:
+    """Asked for twice on a terminal (never an argument: it would stay in the
+    shell's history and in ``ps``); one line from standard input when piped."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != password:
+        raise AccountError("the passwords differ")
+    return password
 
 
 async def _users(settings: Settings, args: argparse.Namespace) -> int:
-    from ivr.storage.users import create_user
+    from ivr.storage.users import check_new_password
 
-    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
-    if len(password) < 10:
-        print("the password must have at least 10 characters", file=sys.stderr)
+    try:
+        password = ""
+        if args.action == "create":
+            password = _read_new_password()
+            check_new_password(password)
+        return await _with_database(settings, lambda sessions: _manage_users(sessions, args, password))
+    except AccountError as exc:
+        print(exc, file=sys.stderr)
         return 2
 
-    async def work(sessions: Any) -> int:
-        async with sessions.begin() as session:
-            await create_user(session, args.username, password, args.role, args.full_name)
-        print(f"user {args.username} created")
-        return 0
 
-    return await _with_database(settings, work)
+async def _manage_users(sessions: Any, args: argparse.Namespace, password: str) -> int:
+    from ivr.storage import users
+
+    username = users.normalize_username(getattr(args, "username", ""))
+    async with sessions.begin() as session:
+        if args.action == "create":
+            await users.create_user(session, username, password, args.role, args.full_name)
+            print(f"user {username} created")
+        elif args.action == "list":
+            rows = [
+                (u.username, u.role, "active" if u.active else "disabled", u.full_name, _when(u.created_at))
+                for u in await users.list_users(session)
+            ]
+            print(_table(("username", "role", "state", "full name", "created"), rows))
+        else:
+            await users.set_active(session, username, args.action == "enable")
+            print(f"user {username} {args.action}d")
+    return 0
 
 
 async def _callers(settings: Settings, args: argparse.Namespace) -> int:

@@ -294,12 +294,18 @@ class _Row:
 def decode_file(data: bytes) -> tuple[str, str, str | None]:
     """The text, the encoding used and a warning, if any."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise CallerImportError("the file is UTF-16 (Excel's 'Unicode Text'); save it as 'CSV UTF-8 (Comma delimited)'")
+        raise CallerImportError(
+            "berkas berformat UTF-16; simpan sebagai 'CSV UTF-8 (Comma delimited)' / "
+            "the file is UTF-16 (Excel's 'Unicode Text'); save it as 'CSV UTF-8 (Comma delimited)'"
+        )
     if data.startswith(codecs.BOM_UTF8):
         try:
             return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig", None
         except UnicodeDecodeError as exc:
-            raise CallerImportError(f"the file starts like UTF-8 but is not UTF-8 ({exc.reason})") from exc
+            raise CallerImportError(
+                "berkas diawali seperti UTF-8 tetapi bukan UTF-8 / "
+                f"the file starts like UTF-8 but is not UTF-8 ({exc.reason})"
+            ) from exc
     try:
         return data.decode("utf-8"), "utf-8", None
     except UnicodeDecodeError:
@@ -307,8 +313,17 @@ def decode_file(data: bytes) -> tuple[str, str, str | None]:
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError as exc:
-        raise CallerImportError("the file is neither UTF-8 nor Windows-1252; save it as 'CSV UTF-8'") from exc
-    return text, "cp1252", "the file is not UTF-8: read it as Windows-1252 (cp1252); check names with accents"
+        raise CallerImportError(
+            "berkas bukan UTF-8 maupun Windows-1252; simpan sebagai 'CSV UTF-8' / "
+            "the file is neither UTF-8 nor Windows-1252; save it as 'CSV UTF-8'"
+        ) from exc
+    return text, "cp1252", _CP1252_WARNING
+
+
+_CP1252_WARNING: Final = (
+    "berkas bukan UTF-8: dibaca sebagai Windows-1252, periksa nama dengan huruf beraksen / "
+    "the file is not UTF-8: read it as Windows-1252 (cp1252), check names with accents"
+)
 
 
 def _read_rows(text: str, report: ImportReport) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -318,22 +333,26 @@ def _read_rows(text: str, report: ImportReport) -> tuple[list[str], list[tuple[i
     try:
         header = next(reader, None)
         if header is None:
-            raise CallerImportError("the file is empty")
+            raise CallerImportError("berkas kosong / the file is empty")
         header = [column.strip().lstrip("\ufeff").lower() for column in header]
         if len(header) == 1 and ";" in header[0]:
             raise CallerImportError(
+                "kolom dipisah dengan ';': simpan sebagai CSV dengan koma (nomor dipisah ';' di dalam kolomnya) / "
                 "the columns are separated by ';': save the file as CSV with commas "
                 "(numbers are separated by ';' inside their column)"
             )
         doubled = sorted({column for column in header if header.count(column) > 1})
         if doubled:
-            raise CallerImportError(f"columns named twice: {', '.join(doubled)}")
+            raise CallerImportError(f"kolom ganda / columns named twice: {', '.join(doubled)}")
         missing = [column for column in REQUIRED_COLUMNS if column not in header]
         if missing:
-            raise CallerImportError(f"missing columns: {', '.join(missing)}; expected header: {','.join(COLUMNS)}")
+            raise CallerImportError(
+                f"kolom tidak ada / missing columns: {', '.join(missing)}; "
+                f"judul kolom yang diharapkan / expected header: {','.join(COLUMNS)}"
+            )
         unknown = [column for column in header if column not in COLUMNS]
         if unknown:
-            report.warnings.append(f"ignored columns: {', '.join(unknown)}")
+            report.warnings.append(f"kolom diabaikan / ignored columns: {', '.join(unknown)}")
         records: list[tuple[int, list[str]]] = []
         start = reader.line_num + 1
         for record in reader:
@@ -341,7 +360,9 @@ def _read_rows(text: str, report: ImportReport) -> tuple[list[str], list[tuple[i
                 records.append((start, record))
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise CallerImportError(f"line {reader.line_num}: not valid CSV ({exc})") from exc
+        raise CallerImportError(
+            f"baris {reader.line_num}: bukan CSV yang sah / line {reader.line_num}: not valid CSV ({exc})"
+        ) from exc
     return header, records
 
 
@@ -377,11 +398,19 @@ async def import_callers_file(
         data = await asyncio.to_thread(path.read_bytes)
     except OSError as exc:
         raise CallerImportError(f"cannot read {path}: {exc.strerror}") from exc
+    return await import_callers(sessions, data, source=str(path), progress=progress)
+
+
+async def import_callers(
+    sessions: async_sessionmaker[AsyncSession], data: bytes, *, source: str, progress: bool = False
+) -> ImportReport:
+    """Import a directory CSV already read (``POST /api/callers/import``
+    streams the upload into ``data``); ``source`` names it in the report."""
     text, encoding, warning = decode_file(data)
-    report = ImportReport(source=str(path), encoding=encoding)
+    report = ImportReport(source=source, encoding=encoding)
     if warning:
         report.warnings.append(warning)
-        log.warning("%s: %s", path, warning)
+        log.warning("%s: %s", source, warning)
     header, records = _read_rows(text, report)
     report.rows = len(records)
 
@@ -430,7 +459,7 @@ async def import_callers_file(
             report.offices_created = [office.name for office in book.created]
         report.imported = len(candidates)
     report.rejected.sort(key=lambda row: row.line)
-    log.info("caller import %s: %d imported, %d rejected", path.name, report.imported, len(report.rejected))
+    log.info("caller import %s: %d imported, %d rejected", source, report.imported, len(report.rejected))
     return report
 
 

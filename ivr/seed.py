@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -11,7 +12,8 @@ from ivr import callerid
 from ivr.agenda.demo import seed_demo_agenda
 from ivr.config import Settings
 from ivr.emergency.demo import seed_demo_roster
-from ivr.storage.models import Caller, CallerNumber, Leader, Office
+from ivr.storage.models import Caller, CallerNumber, Leader, Office, User
+from ivr.storage.users import create_user
 
 DEMO_OFFICES = [
     ("Dinas Komunikasi dan Informatika", "opd"),
@@ -73,3 +75,20 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession], settings: Settin
         added["agenda items"] = await seed_demo_agenda(session, today)
         added["duty rosters"] = int(await seed_demo_roster(session))
     return "demo data: " + ", ".join(f"{count} {what} added" for what, count in added.items())
+
+
+DEMO_ADMIN = "admin"
+
+
+async def seed_demo_admin(sessions: async_sessionmaker[AsyncSession]) -> str | None:
+    """An ``admin`` account with a random password when the database has no
+    administrator yet, so a fresh demo can be signed in to. Returns the
+    password, for the terminal only (the caller prints it; it is never logged)."""
+    async with sessions.begin() as session:
+        if await session.scalar(select(User.id).where(User.role == "admin", User.active.is_(True)).limit(1)):
+            return None
+        if await session.scalar(select(User.id).where(User.username == DEMO_ADMIN)):
+            return None  # a disabled "admin" stays disabled
+        password = secrets.token_urlsafe(12)
+        await create_user(session, DEMO_ADMIN, password, "admin", "Administrator (demo)")
+    return password

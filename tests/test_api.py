@@ -23,12 +23,16 @@ from ivr.storage import settings_store
 from ivr.storage.database import create_engine
 from ivr.storage.models import ApiToken, Caller, CallerNumber, Office, Ticket, TicketEvent
 from ivr.web.app import create_web_app
-from ivr.web.auth import Access, add_route
+from ivr.web.auth import SESSION_COOKIE, Access, add_route
+from ivr.web.pages import PAGE_ROUTES
 
 __all__ = ["api", "tokens", "web_runtime"]  # fixtures used by name
 
 WIB = ZoneInfo("Asia/Jakarta")
 PUBLIC_ROUTES = {("GET", "/api/health"), ("GET", "/api/openapi.json")}
+#: Pages and files anyone may fetch, with what an anonymous request gets (a
+#: login POST without the form's token is refused, but not for lack of a session).
+PUBLIC_PAGES = {("GET", "/login"): 200, ("POST", "/login"): 400, ("GET", "/static"): 200, ("HEAD", "/static"): 200}
 #: An ordinary Wednesday: no holiday, office open 07:30-16:00 WIB.
 WEDNESDAY_10AM = datetime(2026, 12, 2, 10, 0, tzinfo=WIB)
 
@@ -40,12 +44,17 @@ def _offset_ok(value: str) -> bool:
 
 
 def _concrete(path: str) -> str:
+    if path == "/static":
+        return "/static/app.css"
     return re.sub(r"\{[^}]+\}", "12345678", path)
 
 
-def _registered(app: web.Application) -> set[tuple[str, str]]:
+def _registered(app: web.Application, *, pages: bool = False) -> set[tuple[str, str]]:
+    """(method, path) of the API routes, and of the pages and static files too with ``pages``."""
     routes = set()
     for route in app.router.routes():
+        if route in app[PAGE_ROUTES] and not pages:
+            continue
         info = route.resource.canonical if route.resource is not None else None
         if info is not None:
             routes.add((route.method, info))
@@ -73,15 +82,27 @@ async def _caller(runtime: TestRuntime, name: str, office_id: int | None, e164: 
 
 
 async def test_every_route_needs_a_token_except_the_public_ones(api: Client, tokens: dict[str, str]) -> None:
-    registered = _registered(api.app)
-    assert PUBLIC_ROUTES <= registered
-    assert len(registered) >= 10
+    """Every route of the app, pages included: API clients get 401, a browser
+    asking for a page is sent to the login form, a made-up session cookie
+    counts for nothing."""
+    registered = _registered(api.app, pages=True)
+    assert PUBLIC_ROUTES | set(PUBLIC_PAGES) <= registered
+    assert ("GET", "/office-hours") in registered and len(registered) >= 15
     for method, path in sorted(registered):
         url = _concrete(path)
         anonymous = await api.request(method, url)
         if (method, path) in PUBLIC_ROUTES:
             assert anonymous.status == 200, (method, path)
             continue
+        if (method, path) in PUBLIC_PAGES:
+            assert anonymous.status == PUBLIC_PAGES[method, path], (method, path)
+            continue
+        if not path.startswith("/api/"):
+            browser = await api.request(method, url, headers={"Accept": "text/html"}, allow_redirects=False)
+            assert browser.status == 303, (method, path)
+            assert browser.headers["Location"].startswith("/login?next="), (method, path)
+        forged = await api.request(method, url, cookies={SESSION_COOKIE: "made-up"}, allow_redirects=False)
+        assert forged.status == 401, (method, path)
         assert anonymous.status == 401, (method, path)
         assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
         assert (await anonymous.json())["error"]["code"] == "unauthorized"
@@ -95,8 +116,8 @@ async def test_every_route_needs_a_token_except_the_public_ones(api: Client, tok
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/"),
-        ("GET", "/login"),
+        ("POST", "/"),  # the board is GET only
+        ("POST", "/office-hours"),
         ("GET", "/api/nothing-here"),
         ("POST", "/api/health"),
         ("DELETE", "/api/tickets"),

@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr import callerid
+from ivr.directory_import import Msg
 from ivr.emergency.roster import (
     DEFAULT_RING_SECONDS,
     DEFAULT_ROUNDS,
@@ -212,6 +213,9 @@ def _officers(raw: Any, errors: dict[str, str]) -> list[Officer]:
         seen.add(code)
         name = _text(data, "name", where, errors, limit=MAX_NAME)
         phone = _text(data, "phone", where, errors, limit=64, required=False)
+        if phone and callerid.normalize(phone).e164 is None:
+            # The number staff see and call back must be one the IVR understands.
+            errors[f"{where}.phone"] = Msg.invalid_number(phone)
         dial_strings = []
         for d_index, dial in enumerate(
             _list(data.get("dial_strings"), f"{where}.dial_strings", MAX_DIAL_STRINGS, errors)

@@ -414,6 +414,31 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def next_change(roster: Roster, at: datetime) -> datetime | None:
+    """The first moment after ``at`` (aware) when a shift starts or ends, so
+    the chain in force may change (who is on duty next: ``plan`` at that
+    moment). ``None`` when no shift starts or ends any more."""
+    if at.tzinfo is None:
+        raise ValueError("next_change() needs an aware datetime")
+    moments: list[datetime] = []
+    for shift in roster.shifts:
+        zone = ZoneInfo(shift.timezone)
+        local = at.astimezone(zone).replace(tzinfo=None)
+        period = REPEATS[shift.repeat]
+        if period is None:
+            bounds = [(shift.start, shift.end)]
+        else:
+            # Occurrences are at most one period long: the one that started
+            # last before ``at`` and the next one hold the next boundary.
+            latest = max(0, (local - shift.start) // period)
+            bounds = [(shift.start + n * period, shift.end + n * period) for n in (latest, latest + 1)]
+        for start, end in bounds:
+            if shift.until is not None and start.date() > shift.until:
+                continue
+            moments.extend(t.replace(tzinfo=zone) for t in (start, end) if t > local)
+    return min(moments, default=None)
+
+
 # -- the cache ----------------------------------------------------------------------
 
 

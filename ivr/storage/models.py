@@ -132,7 +132,8 @@ class Ticket(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     note_for_caller: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed: the live board polls for tickets changed since its last look.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     office: Mapped[Office | None] = relationship(lazy="raise")
     caller: Mapped[Caller | None] = relationship(lazy="raise")
@@ -211,8 +212,6 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -245,3 +244,4 @@ class Setting(Base):
 from ivr.storage import agenda_models as agenda_models  # noqa: E402
 from ivr.storage import request_models as request_models  # noqa: E402
 from ivr.storage import roster_models as roster_models  # noqa: E402
+from ivr.storage import web_models as web_models  # noqa: E402

@@ -162,7 +162,8 @@ class EmergencyAlarm(Base):
     step: Mapped[int] = mapped_column(Integer, default=-1)
     level_started_at: Mapped[dt.datetime | None] = mapped_column()
     raised_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed: the live board polls for alarms changed since its last look.
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column()
     acknowledged_by: Mapped[str] = mapped_column(String(200), default="")
     acknowledged_via: Mapped[str] = mapped_column(String(10), default="")

@@ -50,3 +50,16 @@ async def identify_token(session: AsyncSession, token: str) -> TokenIdentity | N
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         row.last_used_at = now
     return TokenIdentity(row.id, row.role, row.label)
+
+
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    return list(await session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+async def revoke_token(session: AsyncSession, token_id: int) -> bool:
+    """Revoke a token at once; False when there is no such live token."""
+    row = await session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = datetime.now(UTC)
+    return True

@@ -34,6 +34,12 @@ class ActiveCalls(Protocol):
     def active(self) -> Mapping[str, object]: ...
 
 
+class MetricsExporter(Protocol):
+    """The runtime's metrics as ``/metrics`` serves them (``ivr.metrics.Metrics``)."""
+
+    def exposition(self) -> bytes: ...
+
+
 class WebRuntime(Protocol):
     """What the web app needs from ``ivr.app.Runtime`` (which satisfies it)."""
 
@@ -51,6 +57,9 @@ class WebRuntime(Protocol):
 
     @property
     def calls(self) -> ActiveCalls: ...
+
+    @property
+    def metrics(self) -> MetricsExporter: ...
 
 
 RUNTIME: Final[web.AppKey[WebRuntime]] = web.AppKey("runtime")

@@ -23,7 +23,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, Select, or_, select, text
+from sqlalchemy import ColumnElement, Select, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
@@ -61,6 +61,8 @@ _AMI_FINE: Final = frozenset({"connected", "disabled"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 READ: Final = Access(permission="read")
+#: How long a JSON body may take to arrive once its headers have.
+BODY_READ_SECONDS = 30.0
 
 
 # -- helpers -------------------------------------------------------------------
@@ -84,7 +86,14 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     limit = request.client_max_size
     if request.content_length is not None and limit and request.content_length > limit:
         raise ApiError(413, f"Request body larger than {limit} bytes")
-    body = await request.read()  # aiohttp raises 413 past client_max_size
+    try:
+        # A body that trickles in (slowloris) must not hold a handler for ever.
+        async with asyncio.timeout(BODY_READ_SECONDS):
+            body = await request.read()  # aiohttp raises 413 past client_max_size
+    except TimeoutError:
+        raise ApiError(
+            408, "Isi permintaan datang terlalu lambat / The request body arrived too slowly", code="body_timeout"
+        ) from None
     if not body.strip():
         raise ApiError(400, "The request body is empty; expected a JSON object", code="invalid_json")
     try:
@@ -301,6 +310,7 @@ def _ticket_summary(ticket: Ticket, office: str | None, zone: ZoneInfo) -> dict[
         "status": ticket.status,
         "priority": ticket.priority,
         "office": office,
+        "office_id": ticket.office_id,
         "caller_number": ticket.caller_number,
         "caller_e164": ticket.caller_e164,
         "note_for_caller": ticket.note_for_caller,
@@ -309,43 +319,72 @@ def _ticket_summary(ticket: Ticket, office: str | None, zone: ZoneInfo) -> dict[
     }
 
 
-async def list_tickets(request: web.Request) -> web.Response:
+def _ticket_filters(request: web.Request, zone: ZoneInfo) -> list[ColumnElement[bool]]:
+    """The ``WHERE`` of ``GET /api/tickets`` from its query string, or 422 naming each bad parameter."""
+    errors: dict[str, str] = {}
+    conditions: list[ColumnElement[bool]] = [Ticket.number.is_not(None)]
+    for name, column, known in (
+        ("status", Ticket.status, tickets.STATUSES),
+        ("kind", Ticket.kind, tickets.KINDS),
+        ("priority", Ticket.priority, tickets.PRIORITIES),
+    ):
+        values = _list_param(request, name)
+        unknown = [value for value in values if value not in known]
+        if unknown:
+            errors[name] = f"Tidak dikenal / Unknown: {', '.join(unknown)}; one of: {', '.join(known)}"
+        elif values:
+            conditions.append(column.in_(values))
+    offices = _list_param(request, "office_id")
+    if not all(office.isascii() and office.isdigit() and len(office) <= 12 for office in offices):
+        errors["office_id"] = "Harus id instansi (bilangan bulat) / Must be office ids (integers)"
+    elif offices:
+        conditions.append(Ticket.office_id.in_([int(office) for office in offices]))
+    for name, inclusive_day_end in (("since", False), ("until", True)):
+        raw = request.query.get(name)
+        if not raw:
+            continue
+        try:
+            bound = parse_since(raw, zone)
+        except ValueError:
+            errors[name] = "Gunakan YYYY-MM-DD atau tanggal-waktu ISO 8601 / Use YYYY-MM-DD or an ISO 8601 date-time"
+            continue
+        if inclusive_day_end:
+            # "until=2026-12-02" takes the whole of that day.
+            if len(raw.strip()) == 10:
+                bound += timedelta(days=1)
+            conditions.append(Ticket.created_at < bound)
+        else:
+            conditions.append(Ticket.created_at >= bound)
+    if errors:
+        raise Invalid(errors)
+    return conditions
+
+
+async def ticket_list_body(request: web.Request) -> dict[str, Any]:
+    """A page of tickets as ``GET /api/tickets`` answers it (the ticket list page shows the same)."""
     runtime = _runtime(request)
     zone = runtime.settings.zone
     limit, offset = _page(request)
-    errors: dict[str, str] = {}
-    statuses = _list_param(request, "status")
-    unknown = [status for status in statuses if status not in tickets.STATUSES]
-    if unknown:
-        errors["status"] = f"Status tidak dikenal / Unknown status: {', '.join(unknown)}"
-    kinds = _list_param(request, "kind")
-    since: datetime | None = None
-    if request.query.get("since"):
-        try:
-            since = parse_since(request.query["since"], zone)
-        except ValueError:
-            errors["since"] = "Gunakan YYYY-MM-DD atau tanggal-waktu ISO 8601 / Use YYYY-MM-DD or an ISO 8601 date-time"
-    if errors:
-        raise Invalid(errors)
-
+    conditions = _ticket_filters(request, zone)
     query = (
         select(Ticket, Office.name)
         .outerjoin(Office, Office.id == Ticket.office_id)
-        .where(Ticket.number.is_not(None))
+        .where(*conditions)
         .order_by(Ticket.created_at.desc(), Ticket.id.desc())
         .limit(limit + 1)
         .offset(offset)
     )
-    if statuses:
-        query = query.where(Ticket.status.in_(statuses))
-    if kinds:
-        query = query.where(Ticket.kind.in_(kinds))
-    if since is not None:
-        query = query.where(Ticket.created_at >= since)
     async with runtime.sessions() as session:
         rows = (await session.execute(query)).all()
+        total = await session.scalar(select(func.count(Ticket.id)).where(*conditions))
     items = [_ticket_summary(ticket, office, zone) for ticket, office in rows]
-    return web.json_response(_page_body(items, limit, offset))
+    body = _page_body(items, limit, offset)
+    body["total"] = total or 0
+    return body
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    return web.json_response(await ticket_list_body(request))
 
 
 def _ticket_number(request: web.Request) -> str:
@@ -355,7 +394,7 @@ def _ticket_number(request: web.Request) -> str:
     return number
 
 
-async def _ticket_detail(session: AsyncSession, number: str, zone: ZoneInfo) -> dict[str, Any]:
+async def ticket_detail(session: AsyncSession, number: str, zone: ZoneInfo) -> dict[str, Any]:
     row = (
         await session.execute(
             select(Ticket, Office.name).outerjoin(Office, Office.id == Ticket.office_id).where(Ticket.number == number)
@@ -392,7 +431,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     number = _ticket_number(request)
     runtime = _runtime(request)
     async with runtime.sessions() as session:
-        body = await _ticket_detail(session, number, runtime.settings.zone)
+        body = await ticket_detail(session, number, runtime.settings.zone)
     return web.json_response(body)
 
 
@@ -442,7 +481,7 @@ async def patch_ticket(request: web.Request) -> web.Response:
     if changes:
         log.info("ticket %s updated by %s: %s", number, who.name, ", ".join(changes))
     async with runtime.sessions() as session:
-        detail = await _ticket_detail(session, number, runtime.settings.zone)
+        detail = await ticket_detail(session, number, runtime.settings.zone)
     return web.json_response(detail)
 
 
@@ -639,7 +678,7 @@ def _raise_if_taken(taken: Mapping[str, tuple[int, str]]) -> None:
 # -- office hours ------------------------------------------------------------------
 
 
-async def _office_hours_body(runtime: WebRuntime) -> dict[str, Any]:
+async def office_hours_body(runtime: WebRuntime) -> dict[str, Any]:
     services = runtime.services
     calendar = services.calendar
     zone = calendar.zone
@@ -675,7 +714,7 @@ async def _office_hours_body(runtime: WebRuntime) -> dict[str, Any]:
 
 
 async def get_office_hours(request: web.Request) -> web.Response:
-    return web.json_response(await _office_hours_body(_runtime(request)))
+    return web.json_response(await office_hours_body(_runtime(request)))
 
 
 async def put_override(request: web.Request) -> web.Response:
@@ -692,7 +731,7 @@ async def put_override(request: web.Request) -> web.Response:
     # This process's calls see it at once; other processes within the cache's TTL.
     runtime.services.override.set(None if mode == "none" else mode)
     log.info("office-hours override set to %s by %s", mode, who.name)
-    return web.json_response(await _office_hours_body(runtime))
+    return web.json_response(await office_hours_body(runtime))
 
 
 # -- the route table ---------------------------------------------------------------

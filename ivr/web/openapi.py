@@ -189,6 +189,7 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
                 "status": {"enum": list(ticket_statuses)},
                 "priority": {"type": "string"},
                 "office": nullable({"type": "string"}),
+                "office_id": nullable({"type": "integer"}),
                 "caller_number": {"type": "string"},
                 "caller_e164": nullable({"type": "string"}),
                 "note_for_caller": {"type": "string"},
@@ -218,6 +219,7 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
                 "limit": {"type": "integer"},
                 "offset": {"type": "integer"},
                 "next_offset": nullable({"type": "integer"}),
+                "total": {"type": "integer", "description": "tickets matching the filters, all pages"},
             },
         },
         "TicketPatch": {
@@ -357,9 +359,16 @@ OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
         "parameters": [
             _query("status", "comma-separated statuses", {"type": "string"}),
             _query("kind", "comma-separated kinds (info, message, emergency, request, ...)", {"type": "string"}),
+            _query("priority", "comma-separated priorities (normal, urgent)", {"type": "string"}),
+            _query("office_id", "comma-separated office ids (as `office_id` in GET /api/callers)", {"type": "string"}),
             _query(
                 "since",
                 "created at or after: date (YYYY-MM-DD, midnight in the configured zone) or date-time",
+                {"type": "string"},
+            ),
+            _query(
+                "until",
+                "created before: date-time, or a date (YYYY-MM-DD: up to the end of that day)",
                 {"type": "string"},
             ),
             *_PAGE_PARAMS,

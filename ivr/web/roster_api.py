@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ivr.emergency import callbacks, document, store
-from ivr.emergency.roster import Defaults
+from ivr.emergency.roster import Defaults, Plan, next_change
 from ivr.emergency.roster import plan as plan_chain
 from ivr.emergency.service import EmergencyServices
 from ivr.storage import models
@@ -92,35 +92,42 @@ async def put_roster(request: web.Request) -> web.Response:
     return await get_roster(request)
 
 
-async def roster_now(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    zone = runtime.settings.zone
-    desk = _desk(runtime)
-    now = datetime.now(UTC)
-    if desk is not None:
-        planned, version, source = desk.router.plan_now(now), desk.roster.roster.version, desk.roster.source
-        healthy = desk.roster.healthy
-    else:  # no emergency service in this process (a web-only runtime): read the database
-        async with runtime.sessions() as session:
-            roster = await store.load_roster(session)
-        s = runtime.settings
-        planned = plan_chain(
-            roster, now, Defaults(s.emergency_ring_seconds, s.emergency_rounds, tuple(s.emergency_fallback_dial))
-        )
-        version, source, healthy = roster.version, "database", True
+def _plan_body(planned: Plan, zone: ZoneInfo) -> dict[str, Any]:
     summary = planned.summary()
     if planned.occurrence:
         summary["occurrence"] = [_iso(t, zone) for t in planned.occurrence]
-    return web.json_response(
-        {
-            "at": _iso(now, zone),
-            **summary,
-            "uses_fallback": planned.uses_fallback,
-            "roster_version": version,
-            "roster_source": source,
-            "roster_fresh": healthy,
-        }
-    )
+    return {**summary, "uses_fallback": planned.uses_fallback}
+
+
+async def chain_now_and_next(runtime: WebRuntime, now: datetime) -> dict[str, Any]:
+    """Who is rung for an emergency at ``now``, from the roster the calls use
+    (the database when this process has no emergency service), and from when
+    the chain may change (``next``: the next shift start or end)."""
+    zone = runtime.settings.zone
+    desk = _desk(runtime)
+    s = runtime.settings
+    defaults = Defaults(s.emergency_ring_seconds, s.emergency_rounds, tuple(s.emergency_fallback_dial))
+    if desk is not None:
+        roster, source, healthy = desk.roster.roster, desk.roster.source, desk.roster.healthy
+    else:  # no emergency service in this process (a web-only runtime): read the database
+        async with runtime.sessions() as session:
+            roster = await store.load_roster(session)
+        source, healthy = "database", True
+    change = next_change(roster, now)
+    return {
+        "at": _iso(now, zone),
+        **_plan_body(plan_chain(roster, now, defaults), zone),
+        "roster_version": roster.version,
+        "roster_source": source,
+        "roster_fresh": healthy,
+        "next": None
+        if change is None
+        else {"at": _iso(change, zone), **_plan_body(plan_chain(roster, change, defaults), zone)},
+    }
+
+
+async def roster_now(request: web.Request) -> web.Response:
+    return web.json_response(await chain_now_and_next(request.app[RUNTIME], datetime.now(UTC)))
 
 
 # -- alarms ------------------------------------------------------------------------------
@@ -380,6 +387,12 @@ _SCHEMAS: Final[dict[str, Any]] = {
             "roster_version": {"type": "integer"},
             "roster_source": {"enum": ["database", "api", "snapshot", "empty"]},
             "roster_fresh": {"type": "boolean", "description": "false while the database cannot be read"},
+            "next": nullable(
+                {
+                    "type": "object",
+                    "description": "the chain from the next shift start or end (`at`), same fields as above",
+                }
+            ),
         },
     },
     "Alarm": {
