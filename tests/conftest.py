@@ -9,6 +9,7 @@ synthesized once and every later runtime finds it cached.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import server_settings
 from sqlalchemy.engine import make_url
 
 from ivr.config import Settings
@@ -23,6 +25,31 @@ from ivr.storage.database import create_engine
 from ivr.storage.models import Base
 
 POSTGRES_URL = os.environ.get("IVR_TEST_DATABASE_URL", "")
+
+
+# -- the long fault suites: marked ``long``, run only with ``--long`` (CI runs them)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="also run the tests marked long (full fault matrices, 60 s outages, 100,000 fuzz cases)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "long: a long fault suite, deselected unless --long is given")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--long"):
+        return
+    kept = [item for item in items if item.get_closest_marker("long") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("long")])
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
@@ -71,33 +98,42 @@ def postgres_template() -> Iterator[str]:
     asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for this test only."""
+@contextlib.contextmanager
+def throwaway_database(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+    """A fresh, migrated database (a PostgreSQL database, or a SQLite file in
+    ``directory``), dropped on exit; fixtures of any scope build on it."""
     if POSTGRES_URL:
         template = request.getfixturevalue("postgres_template")
         name = f"ivr_test_{uuid.uuid4().hex[:12]}"
         asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
-        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        try:
+            yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+        finally:
+            asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     else:
         template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "ivr.sqlite3"
+        path = directory / "ivr.sqlite3"
         shutil.copy(template, path)
         yield f"sqlite+aiosqlite:///{path}"
 
 
 @pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for this test only."""
+    with throwaway_database(request, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database shared by one module's tests (suites that place hundreds of calls)."""
+    with throwaway_database(request, tmp_path_factory.mktemp("module-db")) as url:
+        yield url
+
+
+@pytest.fixture
 def settings(tmp_path: Path, database_url: str, shared_recordings: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        recordings_dir=shared_recordings,
-        agi_port=0,
-        http_port=0,
-        shutdown_grace_seconds=2,
-        operator_dial=("Local/100@operator",),
-    )
+    return server_settings(tmp_path / "data", database_url, shared_recordings)
 
 
 @pytest.fixture

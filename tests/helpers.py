@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from ivr.config import Settings
 from ivr.storage import settings_store
+
+
+def server_settings(data_dir: Path, database_url: str, recordings_dir: Path) -> Settings:
+    """Settings for a server under test: ephemeral ports, a short shutdown
+    grace, one protocol-desk extension."""
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        recordings_dir=recordings_dir,
+        agi_port=0,
+        http_port=0,
+        shutdown_grace_seconds=2,
+        operator_dial=("Local/100@operator",),
+    )
 
 
 async def set_office_override(runtime: Any, mode: str) -> None:
