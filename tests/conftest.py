@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from browser_fixtures import chromium, live_server, logged_in_page, new_context
 from helpers import server_settings
 from sqlalchemy.engine import make_url
 
@@ -25,6 +26,9 @@ from ivr.storage.database import create_engine
 from ivr.storage.models import Base
 
 POSTGRES_URL = os.environ.get("IVR_TEST_DATABASE_URL", "")
+
+# The browser tests' fixtures, shared by every test_browser_* module.
+__all__ = ["chromium", "live_server", "logged_in_page", "new_context"]
 
 
 # -- the long fault suites: marked ``long``, run only with ``--long`` (CI runs them)

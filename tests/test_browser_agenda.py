@@ -8,16 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from browser_fixtures import (
-    BROWSER_TESTS,
-    LiveServer,
-    SignedInFactory,
-    chromium,
-    live_server,
-    logged_in_page,
-    new_context,
-    screenshot,
-)
+from browser_fixtures import BROWSER_TESTS, LiveServer, SignedInFactory, screenshot
 from helpers import calls_settled, set_office_override
 from playwright.async_api import expect
 from sqlalchemy import select
@@ -27,7 +18,6 @@ from ivr.storage.agenda_models import AgendaItem
 from ivr.storage.models import Caller, CallerNumber, Leader, Office
 
 pytestmark = BROWSER_TESTS
-__all__ = ["chromium", "live_server", "logged_in_page", "new_context"]  # fixtures used by name
 
 OFFICER_NUMBER = "081234567890"
 ACTIVITY = "Peresmian Pasar Rakyat Wanadadi"

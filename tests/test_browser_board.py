@@ -8,16 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest_asyncio
-from browser_fixtures import (
-    BROWSER_TESTS,
-    LiveServer,
-    SignedInFactory,
-    chromium,
-    live_server,
-    logged_in_page,
-    new_context,
-    screenshot,
-)
+from browser_fixtures import BROWSER_TESTS, LiveServer, SignedInFactory, screenshot
 from helpers import calls_settled, set_office_override
 from playwright.async_api import expect
 from screening import place_emergency_call
@@ -28,7 +19,6 @@ from ivr.simulator import Prompt, place_call
 from ivr.storage.roster_models import EmergencyAlarm
 
 pytestmark = BROWSER_TESTS
-__all__ = ["chromium", "live_server", "logged_in_page", "new_context"]  # fixtures used by name
 
 REGISTERED = "081234567890"  # Budi Santoso, Dinas Komunikasi dan Informatika (demo data)
 

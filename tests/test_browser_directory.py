@@ -8,16 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from browser_fixtures import (
-    BROWSER_TESTS,
-    LiveServer,
-    SignedInFactory,
-    chromium,
-    live_server,
-    logged_in_page,
-    new_context,
-    screenshot,
-)
+from browser_fixtures import BROWSER_TESTS, LiveServer, SignedInFactory, screenshot
 from playwright.async_api import expect
 from sqlalchemy import select
 
@@ -25,7 +16,6 @@ from ivr.emergency import document, store
 from ivr.storage.models import Caller, CallerNumber, Office
 
 pytestmark = BROWSER_TESTS
-__all__ = ["chromium", "live_server", "logged_in_page", "new_context"]  # fixtures used by name
 
 ROSTER = {
     "officers": [

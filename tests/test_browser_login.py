@@ -4,24 +4,13 @@ office-hours page and its override form (cookie + CSRF header through ivr.api)."
 
 from __future__ import annotations
 
-from browser_fixtures import (
-    BROWSER_TESTS,
-    LiveServer,
-    SignedInFactory,
-    chromium,
-    live_server,
-    logged_in_page,
-    new_context,
-    screenshot,
-    sign_in,
-)
+from browser_fixtures import BROWSER_TESTS, LiveServer, SignedInFactory, screenshot, sign_in
 from playwright.async_api import expect
 
 from ivr.storage import settings_store
 from ivr.storage.users import create_user
 
 pytestmark = BROWSER_TESTS
-__all__ = ["chromium", "live_server", "logged_in_page", "new_context"]  # fixtures used by name
 
 
 async def test_sign_in_shows_the_nav_and_sign_out_ends_the_session(

@@ -4,22 +4,11 @@ the report, "Cetak" prints, and the print layout drops the chrome and fits A4.""
 
 from __future__ import annotations
 
-from browser_fixtures import (
-    BROWSER_TESTS,
-    SCREENSHOTS,
-    LiveServer,
-    SignedInFactory,
-    chromium,
-    live_server,
-    logged_in_page,
-    new_context,
-    screenshot,
-)
+from browser_fixtures import BROWSER_TESTS, SCREENSHOTS, LiveServer, SignedInFactory, screenshot
 from playwright.async_api import Page, expect
 from test_reports import Seeder, office_with_caller, wib
 
 pytestmark = BROWSER_TESTS
-__all__ = ["chromium", "live_server", "logged_in_page", "new_context"]  # fixtures used by name
 
 DAY_URL = "/reports?date=2026-12-03"
 #: A4 at 96 dpi: 210 mm wide.

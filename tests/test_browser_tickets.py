@@ -8,16 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from browser_fixtures import (
-    BROWSER_TESTS,
-    LiveServer,
-    SignedInFactory,
-    chromium,
-    live_server,
-    logged_in_page,
-    new_context,
-    screenshot,
-)
+from browser_fixtures import BROWSER_TESTS, LiveServer, SignedInFactory, screenshot
 from helpers import calls_settled
 from playwright.async_api import Response, expect
 from sqlalchemy import select
@@ -28,7 +19,7 @@ from ivr.simulator import place_call
 from ivr.storage.models import Call, Ticket
 
 pytestmark = BROWSER_TESTS
-__all__ = ["chromium", "demo", "live_server", "logged_in_page", "new_context"]  # fixtures used by name
+__all__ = ["demo"]  # fixtures used by name
 
 
 async def leave_message(server: LiveServer) -> str:
