@@ -12,7 +12,7 @@ from sqlalchemy import update
 from web_fixtures import TestRuntime, api, bearer, store_call, tokens, web_runtime
 
 from ivr.storage.models import Office, Ticket
-from ivr.web.pages.tickets import describe
+from ivr.web.pages.tickets import describe, timeline_rows
 
 __all__ = ["api", "tokens", "web_runtime"]  # fixtures used by name
 
@@ -139,3 +139,20 @@ def test_timeline_entries_read_as_sentences() -> None:
         "by": {"label": "sari"},
     }
     assert describe(staff) == "Status Baru → Diproses; Catatan untuk penelepon: “Kamis” (oleh sari)"
+
+
+def test_a_number_read_digit_by_digit_is_one_timeline_row() -> None:
+    at = "2026-12-03T09:00:00+00:00"
+    spoken = [{"at": at, "kind": "prompt", "prompt": f"digit.{d}", "text": "x"} for d in "889862045"]
+    events = [
+        {"at": at, "kind": "prompt", "prompt": "ticket.number", "text": "Nomor tiket Anda adalah"},
+        *spoken,
+        {"at": at, "kind": "dtmf", "digits": "9"},
+        *spoken[:2],
+    ]
+    assert [row["text"] for row in timeline_rows(events)] == [
+        "Nomor tiket Anda adalah",
+        "Angka dibacakan: 8898 6204 5",
+        "Menekan 9",
+        "Angka dibacakan: 88",
+    ]

@@ -164,16 +164,39 @@ def describe(entry: dict[str, Any]) -> str:
     return ", ".join(f"{key}: {value}" for key, value in rest.items())
 
 
-def _timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "at": datetime.fromisoformat(entry["at"]),
-            "kind": entry["kind"],
-            "label": EVENT_LABELS.get(entry["kind"], entry["kind"]),
-            "text": describe(entry),
-        }
-        for entry in events
-    ]
+def _spoken_digit(entry: dict[str, Any]) -> str | None:
+    """The digit a ``digit.N`` prompt spoke (a ticket or phone number is read
+    back one prompt per digit), else None."""
+    prompt = entry.get("prompt") or ""
+    if entry["kind"] == "prompt" and prompt.startswith("digit.") and prompt[6:].isdigit():
+        return prompt[6:]
+    return None
+
+
+def timeline_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The timeline's rows; a number read back digit by digit is one row
+    ("Angka dibacakan: 8898 6204") instead of one row per digit."""
+    rows: list[dict[str, Any]] = []
+    for entry in events:
+        digit = _spoken_digit(entry)
+        if digit is not None and rows and "digits" in rows[-1]:
+            rows[-1]["digits"] += digit
+        else:
+            rows.append(
+                {
+                    "at": datetime.fromisoformat(entry["at"]),
+                    "kind": entry["kind"],
+                    "label": EVENT_LABELS.get(entry["kind"], entry["kind"]),
+                    "text": describe(entry),
+                    **({"digits": digit} if digit is not None else {}),
+                }
+            )
+    for row in rows:
+        if "digits" in row:
+            digits = row.pop("digits")
+            grouped = " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+            row["text"] = f"Angka dibacakan: {grouped}"
+    return rows
 
 
 async def _offices(request: web.Request) -> list[tuple[str, str]]:
@@ -229,7 +252,7 @@ async def ticket_page(request: web.Request) -> dict[str, Any]:
     return {
         "ticket": ticket,
         "created": datetime.fromisoformat(ticket["created_at"]),
-        "timeline": _timeline(ticket["events"]),
+        "timeline": timeline_rows(ticket["events"]),
         "recordings": [
             {**recording, "created": datetime.fromisoformat(recording["created_at"])}
             for recording in ticket["recordings"]
