@@ -64,6 +64,8 @@ log = logging.getLogger("ivr.web.events")
 
 #: How often the database is polled for tickets and alarms, and calls for their step.
 POLL_SECONDS: Final = 2.0
+#: How long closing waits for a poll in progress before cutting it short.
+CLOSE_SECONDS: Final = 5.0
 #: A comment line this often keeps the stream open through proxies.
 HEARTBEAT_SECONDS: Final = 15.0
 #: What a browser waits before reconnecting (the SSE ``retry:`` field).
@@ -169,6 +171,7 @@ class EventHub:
         self._alarm_since: datetime | None = None
         self._database_ok = True
         self._ticked = asyncio.Event()
+        self._closing = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -181,6 +184,7 @@ class EventHub:
         if ami is not None:
             self._stops.append(ami.subscribe("Newchannel", self._on_newchannel))
             self._stops.append(ami.subscribe("Hangup", self._on_hangup))
+        self._closing.clear()
         self._task = asyncio.create_task(self._run(), name="web-events-poller")
 
     def disconnect_all(self) -> None:
@@ -194,8 +198,14 @@ class EventHub:
             stop()
         self._stops.clear()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            # A poll in progress may finish: a query cancelled midway would
+            # still complete in aiosqlite's thread, after the loop is gone.
+            self._closing.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), CLOSE_SECONDS)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         self.disconnect_all()
 
@@ -330,7 +340,11 @@ class EventHub:
                 self._forget_position()
             ticked, self._ticked = self._ticked, asyncio.Event()
             ticked.set()
-            await asyncio.sleep(self.poll_seconds)
+            try:
+                await asyncio.wait_for(self._closing.wait(), self.poll_seconds)
+                return
+            except TimeoutError:
+                pass
 
     async def _poll_safely(self) -> None:
         try:
