@@ -54,6 +54,16 @@ def submission(kind: str, day: str, start: str, *recording: str) -> list[str]:
     return ["2", kind, day, start, "1", *recording]
 
 
+async def test_a_date_ended_with_hash_as_the_prompt_asks_is_taken_whole(center: Center):
+    # "...empat angka tahun, lalu tekan tanda pagar": the "#" ends the date and
+    # must not spill into the time prompt as an empty answer.
+    day = in_days(center, 10)
+    record = await center.call(keys=[*submission("1", keyed(day) + "#", "0930#", "rec:2", "1"), ""])
+    assert NO_INPUT not in record.spoken and SAVED in record.spoken
+    details = (await center.stored(record.uniqueid)).ticket.details
+    assert (details["activity_date"], details["start_time"]) == (day.isoformat(), "09:30")
+
+
 async def test_request_is_read_back_recorded_played_back_saved_and_numbered_twice(center: Center):
     day = in_days(center, 10)
     record = await center.call(keys=[*submission("1", keyed(day), "0930", "rec:5", "3", "1"), "9", ""])

@@ -39,7 +39,9 @@ MAX_FAILURES: Final = 3
 PIN_TIMEOUT: Final = 8.0
 #: Digits of a registered number as keyed in ("081234567890", "0286591234").
 MAX_NUMBER_DIGITS: Final = 16
-MAX_PIN_DIGITS: Final = 8
+#: PINs have 4 to 8 digits and the prompt asks for "#" after them: more keys
+#: than that, so "#" ends the input instead of spilling into the next prompt.
+MAX_PIN_KEYS: Final = 12
 
 Next = Literal["menu", "hangup"]
 
@@ -125,7 +127,7 @@ async def _pin_login(call: Call, agenda: AgendaServices, key: str) -> bool:
 async def _read_secret(call: Call, prompt: str) -> str:
     """Collect a PIN; its digits never reach the call's timeline or the logs."""
     answer = await call.read_digits(
-        prompt, max_digits=MAX_PIN_DIGITS, timeout=PIN_TIMEOUT, purpose="pin", secret=True
+        prompt, max_digits=MAX_PIN_KEYS, timeout=PIN_TIMEOUT, purpose="pin", secret=True
     )
     return answer.digits
 

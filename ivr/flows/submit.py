@@ -53,6 +53,10 @@ MAX_TRIES = 3
 MAX_ROUNDS = 3
 DESCRIPTION_SECONDS = 120
 INPUT_TIMEOUT = 6.0
+#: The date prompt asks for DDMMYYYY then "#": more keys than a date has, so
+#: the "#" ends this input instead of spilling into the next prompt, and a
+#: date keyed too long is refused whole rather than cut to its first 8 digits.
+MAX_DATE_KEYS = 12
 #: Submissions from one number this close together are flagged as repeats
 #: (and both kept: "recorded, not lost").
 REPEAT_WINDOW = timedelta(seconds=60)
@@ -154,7 +158,7 @@ async def _ask_date(call: Call, kind: str, today: date) -> date | None:
     retry: str | None = None
     for _ in range(MAX_TRIES):
         prompts = [retry, "submit.date"] if retry else ["submit.date"]
-        answer = await call.read_digits(*prompts, max_digits=8, timeout=INPUT_TIMEOUT, purpose="date")
+        answer = await call.read_digits(*prompts, max_digits=MAX_DATE_KEYS, timeout=INPUT_TIMEOUT, purpose="date")
         parsed = keypad.parse_date(answer.digits, today=today, future_only=kind == tickets.REQUEST)
         if not isinstance(parsed, keypad.Problem):
             return parsed
