@@ -62,7 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("--role", required=True, choices=ROLES)
     create_user.add_argument("--full-name", default="")
     users.add_parser("list", help="every account with its role and state")
-    for action, what in (("disable", "refuse its sign-in and end its sessions"), ("enable", "allow its sign-in")):
+    for action, what in (
+        ("disable", "refuse its sign-in and end its sessions"),
+        ("enable", "allow its sign-in"),
+        ("set-password", "a new password, asked for like create's; ends its sessions and lifts its lockout"),
+        ("unlock", "lift the lockout after failed sign-ins (a client address's lock runs out by itself)"),
+    ):
         users.add_parser(action, help=what).add_argument("username")
 
     tokens = commands.add_parser("tokens", help="API tokens").add_subparsers(dest="action", required=True)
@@ -208,7 +213,7 @@ async def _users(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         password = ""
-        if args.action == "create":
+        if args.action in ("create", "set-password"):
             password = _read_new_password()
             check_new_password(password)
         return await _with_database(settings, lambda sessions: _manage_users(sessions, args, password))
@@ -219,6 +224,7 @@ async def _users(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _manage_users(sessions: Any, args: argparse.Namespace, password: str) -> int:
     from ivr.storage import users
+    from ivr.storage.web_sessions import clear_failures, user_key
 
     username = users.normalize_username(getattr(args, "username", ""))
     async with sessions.begin() as session:
@@ -231,6 +237,13 @@ async def _manage_users(sessions: Any, args: argparse.Namespace, password: str) 
                 for u in await users.list_users(session)
             ]
             print(_table(("username", "role", "state", "full name", "created"), rows))
+        elif args.action == "set-password":
+            await users.set_password(session, username, password)
+            await clear_failures(session, user_key(username))
+            print(f"password of {username} changed; its sessions ended")
+        elif args.action == "unlock":
+            await clear_failures(session, user_key(username))
+            print(f"user {username} unlocked")
         else:
             await users.set_active(session, username, args.action == "enable")
             print(f"user {username} {args.action}d")
@@ -282,18 +295,23 @@ async def _call(settings: Settings, args: argparse.Namespace) -> int:
     outcomes = dict(item.split("=", 1) for item in args.dial)
     keys = args.keys.split(",") if args.keys is not None else None
     key_source = stdin_key_source() if keys is None else None
-    record = await place_call(
-        args.host or settings.agi_host,
-        args.port or settings.agi_port,
-        script=args.script,
-        caller_id=args.caller or None,
-        caller_name=args.name or None,
-        presentation=35 if args.withheld else None,
-        keys=keys,
-        dial_outcomes=outcomes,
-        key_source=key_source,
-        timeout=600,
-    )
+    host, port = args.host or settings.agi_host, args.port or settings.agi_port
+    try:
+        record = await place_call(
+            host,
+            port,
+            script=args.script,
+            caller_id=args.caller or None,
+            caller_name=args.name or None,
+            presentation=35 if args.withheld else None,
+            keys=keys,
+            dial_outcomes=outcomes,
+            key_source=key_source,
+            timeout=600,
+        )
+    except ConnectionRefusedError:
+        print(f"no FastAGI server on {host}:{port} (is `ivr serve` running? --port picks another)", file=sys.stderr)
+        return 1
     print(record.render())
     return 0
 

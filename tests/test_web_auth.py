@@ -4,12 +4,15 @@ write, role limits for signed-in staff, and Bearer tokens left as they were."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
 import re
+import secrets
+import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
@@ -27,8 +30,9 @@ from web_fixtures import TestRuntime, bearer, build_runtime, tokens, web_runtime
 from ivr import cli as cli_module
 from ivr.config import Settings
 from ivr.seed import seed_demo_admin
+from ivr.storage.database import create_engine, session_factory
 from ivr.storage.models import User
-from ivr.storage.users import create_user, set_active
+from ivr.storage.users import check_password, create_user, set_active
 from ivr.storage.web_models import LoginThrottle, WebSession
 from ivr.storage.web_sessions import ThrottlePolicy, locked_until, record_failure
 from ivr.web.agenda_api import AGENDA_NOTIFIER, add_agenda_routes
@@ -514,6 +518,56 @@ def test_cli_manages_users(cli: Callable[..., Any]) -> None:
     assert "active" in cli("users", "list")[1]
     code, _, err = cli("users", "disable", "nobody")
     assert (code, err) == (2, "no user nobody\n")
+
+
+def test_cli_unlocks_and_resets_a_password(cli: Callable[..., Any], tmp_path: Path) -> None:
+    """An administrator locked out (or who lost the password printed once)
+    gets back in from the command line."""
+    assert cli("users", "create", "--username", "admin2", "--role", "admin", stdin=PASSWORD)[0] == 0
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'ivr.sqlite3'}")
+    sessions = session_factory(engine)
+    key = {"user:admin2": 1}
+
+    async def lock_and_sign_in() -> None:
+        await record_failure(sessions, key, ThrottlePolicy(1, 1, timedelta(minutes=15), timedelta(minutes=15)))
+        async with sessions.begin() as session:
+            user_id = await session.scalar(select(User.id).where(User.username == "admin2"))
+            session.add(WebSession(id_hash=secrets.token_hex(32), user_id=user_id, client_address="127.0.0.1"))
+
+    async def state() -> tuple[Any, int, bool]:
+        async with sessions() as session:
+            return (
+                await locked_until(session, key),
+                await session.scalar(select(func.count()).select_from(WebSession)),
+                await check_password(session, "admin2", "sandi-baru-yang-panjang") is not None,
+            )
+
+    async def run(check: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await check()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(lock_and_sign_in))
+    assert cli("users", "unlock", "admin2")[:2] == (0, "user admin2 unlocked\n")
+    locked, open_sessions, new_password_works = asyncio.run(run(state))
+    assert locked is None and open_sessions == 1 and not new_password_works
+
+    asyncio.run(run(lock_and_sign_in))
+    code, out, _ = cli("users", "set-password", "admin2", stdin="sandi-baru-yang-panjang\n")
+    assert (code, out) == (0, "password of admin2 changed; its sessions ended\n")
+    assert asyncio.run(run(state)) == (None, 0, True)
+    assert cli("users", "set-password", "admin2", stdin="pendek\n")[0] == 2
+    assert cli("users", "set-password", "nobody", stdin=PASSWORD)[2] == "no user nobody\n"
+
+
+def test_cli_call_without_a_server_says_so_in_one_line(cli: Callable[..., Any]) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, out, err = cli("call", "--port", str(port), "--keys", "1")
+    assert (code, out) == (1, "")
+    assert err == f"no FastAGI server on 127.0.0.1:{port} (is `ivr serve` running? --port picks another)\n"
 
 
 def test_cli_never_takes_a_password_argument(cli: Callable[..., Any]) -> None:

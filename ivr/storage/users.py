@@ -113,11 +113,25 @@ async def list_users(session: AsyncSession) -> list[User]:
     return list(await session.scalars(select(User).order_by(User.username)))
 
 
-async def set_active(session: AsyncSession, username: str, active: bool) -> None:
-    """Enable or disable an account; disabling also ends its sessions at once."""
+async def _existing(session: AsyncSession, username: str) -> User:
     user = await session.scalar(select(User).where(User.username == normalize_username(username)))
     if user is None:
         raise AccountError(f"no user {normalize_username(username)}")
+    return user
+
+
+async def set_active(session: AsyncSession, username: str, active: bool) -> None:
+    """Enable or disable an account; disabling also ends its sessions at once."""
+    user = await _existing(session, username)
     user.active = active
     if not active:
         await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+
+
+async def set_password(session: AsyncSession, username: str, password: str) -> None:
+    """An administrator's reset: the new password, and every session signed in
+    with the old one ends (whoever knew it is out)."""
+    check_new_password(password)
+    user = await _existing(session, username)
+    user.password_hash = await asyncio.to_thread(HASHER.hash, password)
+    await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
