@@ -17,7 +17,7 @@ agenda, and the agenda prerenderer, then measures:
 3. **synthesis time per second of audio**: fresh agenda texts rendered by the
    worker pool one at a time.
 
-    .venv/bin/python bench/bench_agenda.py [--calls 1000] [--changes 100] [--concurrency 8]
+    .venv/bin/python bench/bench_agenda.py [--quick] [--calls 1000] [--changes 100] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import parse_args
 from sqlalchemy import select
 
 from ivr.agenda import AgendaConfig, build_agenda_services, store
@@ -373,7 +374,7 @@ if __name__ == "__main__":
     parser.add_argument("--json", type=Path, help="also write the figures here")
     logging.basicConfig(level=logging.ERROR)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    figures = asyncio.run(main(parser.parse_args()))
-    arguments = parser.parse_args()
+    arguments = parse_args(parser, {"calls": 100, "changes": 10, "synth": 5})
+    figures = asyncio.run(main(arguments))
     if arguments.json:
         arguments.json.write_text(json.dumps(figures, indent=2, default=str))

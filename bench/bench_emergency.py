@@ -17,7 +17,7 @@ then measures from this process:
    every ``--interval`` seconds, 2 levels x 2 rounds. Lateness is
    ``sent_at - due_at`` of every job; each job must be originated exactly once.
 
-    .venv/bin/python bench/bench_emergency.py
+    .venv/bin/python bench/bench_emergency.py [--quick]
     .venv/bin/python bench/bench_emergency.py --calls 500 --concurrency 50 --alarms 200
     .venv/bin/python bench/bench_emergency.py --database-url postgresql+asyncpg://root@127.0.0.1:5432/bench
 """
@@ -40,6 +40,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from common import parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the fake AMI and the screening simulator
@@ -286,11 +288,10 @@ def main() -> None:
     parser.add_argument("--alarms", type=int, default=200)
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between callback levels")
     parser.add_argument("--database-url", default="", help="default: SQLite in a temporary folder")
-    args = parser.parse_args()
-    if args.serve:
+    if "--serve" in sys.argv:  # the server half: its stdout talks to the measuring half
         asyncio.run(serve())
-    else:
-        asyncio.run(measure(args))
+        return
+    asyncio.run(measure(parse_args(parser, {"calls": 40, "concurrency": 10, "alarms": 40})))
 
 
 if __name__ == "__main__":

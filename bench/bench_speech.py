@@ -11,7 +11,7 @@ Prints, for the current machine:
 * cache hits: ``render()`` and ``cached()`` latency, p50/p99;
 * recovery: time from a hung synthesis to the next successful render.
 
-Run: ``.venv/bin/python bench/bench_speech.py [--misses 40] [--burst 16]``
+Run: ``.venv/bin/python bench/bench_speech.py [--quick] [--misses 40] [--burst 16]``
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from common import parse_args
 
 from ivr.speech import audio, worker
 from ivr.speech.tts import SpeechEngine, SpeechUnavailable, Voice
@@ -181,7 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--misses", type=int, default=40, help="sequential warm misses (and hits) to time")
     parser.add_argument("--burst", type=int, default=16, help="concurrent misses for the throughput test")
-    args = parser.parse_args()
+    args = parse_args(parser, {"misses": 8, "burst": 4})
     logging.basicConfig(level=logging.WARNING, format="  [log] %(levelname)s %(name)s: %(message)s")
     asyncio.run(bench(args.misses, args.burst))
 
