@@ -195,7 +195,10 @@ async def test_caller_hangs_up_mid_escalation_attempts_stop(center: Center):
     assert stored.emergency["result"] == "abandoned during escalation"
     assert [a["outcome"] for a in stored.of_kind("emergency-attempt")] == ["no answer", "cancelled"]
     assert stored.ticket.kind == "emergency" and stored.ticket.status == "open"
-    assert await center.alarms() == []
+    # Nobody accepted before the caller gave up: the officers are called back about it.
+    (alarm,) = await center.alarms()
+    assert alarm.call_uniqueid == placed.record.uniqueid and alarm.message_path is None
+    assert alarm.caller_digits == REGISTERED
 
 
 @pytest.mark.parametrize("mode, keys", [("open", ["9"]), ("closed", ["1"])], ids=["main menu 9", "after hours 1"])

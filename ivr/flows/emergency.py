@@ -76,6 +76,9 @@ async def route_emergency(call: Call, services: Services) -> None:
     except CallerHungUp:
         summary["result"] = "abandoned during escalation"
         call.record.classify("emergency", priority="urgent", emergency=summary)
+        # A caller who gave up waiting (or was cut off) still had an emergency
+        # nobody accepted: the duty officers are called back about it as well.
+        await desk.callbacks.raise_alarm(alarm_draft(call, plan, label))
         raise
     if accepted is not None:
         summary.update(
