@@ -275,7 +275,8 @@ async def _prompts(settings: Settings, args: argparse.Namespace) -> int:
     await engine.start()
     try:
         library = PromptLibrary(load_catalog(), settings.recordings_root, settings.language, engine)
-        with tqdm(total=len(library.catalog.ids), unit="prompt", desc="prompts") as bar:
+        # disable=None: a bar on a terminal, nothing in a log file.
+        with tqdm(total=len(library.catalog.ids), unit="prompt", desc="prompts", disable=None) as bar:
 
             def progress(done: int, total: int) -> None:
                 bar.total = total
@@ -283,7 +284,13 @@ async def _prompts(settings: Settings, args: argparse.Namespace) -> int:
                 bar.refresh()
 
             report = await library.build(progress=progress)
-        print(report)
+        print(
+            f"prompts: {report.total} ready in {report.seconds:.1f} s ({report.rendered} synthesized, "
+            f"{report.cached} from the cache, {report.recorded} with a human recording)"
+        )
+        for prompt_id, error in report.failed.items():
+            # Not fatal: `ivr serve` builds the catalog again at start-up.
+            print(f"prompt {prompt_id} not rendered: {error}", file=sys.stderr)
         return 0
     finally:
         await engine.close()
