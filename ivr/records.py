@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.storage.calls import CallSnapshot, EventFacts, RecordingFacts, SavedCall, save_call
+from ivr.storage.calls import CallSnapshot, EventFacts, RecordingFacts, SavedCall, save_calls
 from ivr.storage.database import sqlite_file_engine
 
 log = logging.getLogger("ivr.records")
@@ -110,7 +110,7 @@ class CallStore:
         """Save snapshots in one transaction."""
 
         def work(connection: Connection) -> list[SavedCall]:
-            return [save_call(connection, snapshot, known) for snapshot, known in saves]
+            return save_calls(connection, saves)
 
         if self._sqlite is not None:
             return await asyncio.get_running_loop().run_in_executor(self._sqlite_thread, self._in_sqlite, work)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -122,17 +123,22 @@ EVENTS = models.TicketEvent.__table__
 RECORDINGS = models.Recording.__table__
 
 # Statements built once, their values bound at execution: building and
-# cache-keying a statement for every save cost more than running it.
+# cache-keying a statement for every save cost more than running it. Each runs
+# once per batch of saves (an executemany), not once per call: SQLAlchemy's
+# fixed cost per execution is larger than its cost per row.
 _INSERT_EVENTS = insert(EVENTS)
 _INSERT_RECORDINGS = insert(RECORDINGS)
-_STORED_CALL = (
-    select(CALLS.c.id, TICKETS.c.id, TICKETS.c.number, CALLS.c.started_at, CALLS.c.channel)
+_STORED_CALLS = (
+    select(CALLS.c.uniqueid, CALLS.c.id, TICKETS.c.id, TICKETS.c.number, CALLS.c.started_at, CALLS.c.channel)
     .join(TICKETS, TICKETS.c.id == CALLS.c.ticket_id)
-    .where(CALLS.c.uniqueid == bindparam("uniqueid_key"))
+    .where(CALLS.c.uniqueid.in_(bindparam("uniqueids", expanding=True)))
 )
-_INSERT_TICKET = insert(TICKETS).returning(TICKETS.c.id)
+# ``sort_by_parameter_order``: the ids come back in the order of the rows
+# given, whichever way the dialect batches them (one INSERT ... VALUES (...),
+# (...) RETURNING on SQLite and PostgreSQL).
+_INSERT_TICKETS = insert(TICKETS).returning(TICKETS.c.id, sort_by_parameter_order=True)
 _NUMBER_TICKET = update(TICKETS).where(TICKETS.c.id == bindparam("ticket_key")).values(number=bindparam("new_number"))
-_INSERT_CALL = insert(CALLS).returning(CALLS.c.id)
+_INSERT_CALLS = insert(CALLS).returning(CALLS.c.id, sort_by_parameter_order=True)
 #: The SET columns are the execution's parameters (a call row).
 _UPDATE_CALL = update(CALLS).where(CALLS.c.id == bindparam("call_key"))
 #: The SET columns are the execution's parameters (a ticket row) and the
@@ -182,105 +188,173 @@ def _ticket_row(snapshot: CallSnapshot) -> dict[str, Any]:
 
 
 def save_call(connection: Connection, snapshot: CallSnapshot, known: SavedCall | None = None) -> SavedCall:
-    """Create or update the call and its ticket, and append the events and
-    recordings not yet stored, in the caller's transaction.
+    """``save_calls`` for one snapshot."""
+    return save_calls(connection, [(snapshot, known)])[0]
+
+
+def save_calls(connection: Connection, saves: Sequence[tuple[CallSnapshot, SavedCall | None]]) -> list[SavedCall]:
+    """Create or update each call and its ticket, and append the events and
+    recordings not yet stored, in the caller's transaction; one ``SavedCall``
+    per save, in order.
 
     Synchronous, so that ``ivr.records.CallStore`` can run a whole batch in one
-    thread (SQLite) or through ``run_sync`` (PostgreSQL); ``snapshot`` must not
-    change meanwhile (``CallSnapshot.frozen``).
+    thread (SQLite) or through ``run_sync`` (PostgreSQL); the snapshots must not
+    change meanwhile (``CallSnapshot.frozen``), and a batch holds at most one
+    save of a call (a call's saves are queued one behind the other).
 
-    With ``known`` (this process saved the call before) it is at most four
-    statements, and only for what changed; without it (first save, or a spool
-    replay in another process) the stored state is looked up first. Core
-    statements on the tables: this runs at every checkpoint of every call, and
-    the ORM's unit of work and bulk-update bookkeeping cost more than the SQL."""
-    if known is None:
-        known = _stored_state(connection, snapshot)
-    call_row, ticket_row = _call_row(snapshot), _ticket_row(snapshot)
-    if known is None:
-        known = _create(connection, snapshot, call_row, ticket_row)
-    else:
-        if call_row != known.call_row:
-            connection.execute(_UPDATE_CALL, {**call_row, "call_key": known.call_id})
-        if ticket_row != known.ticket_row:
+    A save with ``known`` (this process saved the call before) writes only what
+    changed since; without it (first save, or a spool replay in another
+    process) the stored state is looked up first. Each kind of statement runs
+    once for the whole batch, with a row per call: a batch costs about seven
+    statements however many calls it holds. Core statements on the tables:
+    this runs at every checkpoint of every call, and the ORM's unit of work and
+    bulk-update bookkeeping cost more than the SQL."""
+    knowns: list[SavedCall | None] = [known for _, known in saves]
+    lookups = [snapshot for snapshot, known in saves if known is None]
+    if lookups:
+        stored = _stored_states(connection, lookups)
+        knowns = [
+            known if known is not None else stored.get(id(snapshot))
+            for (snapshot, _), known in zip(saves, knowns, strict=True)
+        ]
+    rows = [(_call_row(snapshot), _ticket_row(snapshot)) for snapshot, _ in saves]
+    to_create = [index for index, known in enumerate(knowns) if known is None]
+    if to_create:
+        created = _create(connection, [saves[index][0] for index in to_create], [rows[index] for index in to_create])
+        for index, saved in zip(to_create, created, strict=True):
+            knowns[index] = saved
+
+    call_updates: list[dict[str, Any]] = []
+    ticket_updates: list[dict[str, Any]] = []
+    new_events: list[dict[str, Any]] = []
+    new_recordings: list[dict[str, Any]] = []
+    results: list[SavedCall] = []
+    created = set(to_create)
+    for index, ((snapshot, _), known, (call_row, ticket_row)) in enumerate(zip(saves, knowns, rows, strict=True)):
+        assert known is not None
+        # Rows just inserted are the snapshot's; rows looked up (``call_row``
+        # None) are rewritten from it.
+        if index not in created and call_row != known.call_row:
+            call_updates.append({**call_row, "call_key": known.call_id})
+        if index not in created and ticket_row != known.ticket_row:
             values = {**ticket_row, "ticket_key": known.ticket_id, "new_status": ticket_row["status"]}
             del values["status"]
-            connection.execute(_UPDATE_TICKET, values)
-
-    events = snapshot.events
-    recordings = snapshot.recordings
-    new_events = [e for e in events if e.seq >= known.events_stored]
+            ticket_updates.append(values)
+        new_events += (
+            {
+                "ticket_id": known.ticket_id,
+                "call_id": known.call_id,
+                "seq": e.seq,
+                "at": e.at,
+                "kind": e.kind,
+                "data": e.data,
+            }
+            for e in snapshot.events
+            if e.seq >= known.events_stored
+        )
+        new_recordings += (
+            {
+                "ticket_id": known.ticket_id,
+                "call_id": known.call_id,
+                "kind": r.kind,
+                "path": r.path,
+                "seconds": r.seconds,
+                "created_at": r.created_at,
+            }
+            for r in snapshot.recordings[known.recordings_stored :]
+        )
+        results.append(
+            SavedCall(
+                known.call_id,
+                known.ticket_id,
+                known.ticket_number,
+                events_stored=max((e.seq for e in snapshot.events), default=known.events_stored - 1) + 1,
+                recordings_stored=len(snapshot.recordings),
+                call_row=call_row,
+                ticket_row=ticket_row,
+            )
+        )
+    if call_updates:
+        connection.execute(_UPDATE_CALL, call_updates)
+    if ticket_updates:
+        connection.execute(_UPDATE_TICKET, ticket_updates)
     if new_events:
-        connection.execute(
-            _INSERT_EVENTS,
-            [
-                {
-                    "ticket_id": known.ticket_id,
-                    "call_id": known.call_id,
-                    "seq": e.seq,
-                    "at": e.at,
-                    "kind": e.kind,
-                    "data": e.data,
-                }
-                for e in new_events
-            ],
-        )
-    new_recordings = recordings[known.recordings_stored :]
+        connection.execute(_INSERT_EVENTS, new_events)
     if new_recordings:
-        connection.execute(
-            _INSERT_RECORDINGS,
-            [
-                {
-                    "ticket_id": known.ticket_id,
-                    "call_id": known.call_id,
-                    "kind": r.kind,
-                    "path": r.path,
-                    "seconds": r.seconds,
-                    "created_at": r.created_at,
-                }
-                for r in new_recordings
-            ],
-        )
-    return SavedCall(
-        known.call_id,
-        known.ticket_id,
-        known.ticket_number,
-        events_stored=max((e.seq for e in events), default=known.events_stored - 1) + 1,
-        recordings_stored=len(recordings),
-        call_row=call_row,
-        ticket_row=ticket_row,
-    )
+        connection.execute(_INSERT_RECORDINGS, new_recordings)
+    return results
 
 
 def _create(
-    connection: Connection, snapshot: CallSnapshot, call_row: dict[str, Any], ticket_row: dict[str, Any]
-) -> SavedCall:
-    """Insert the ticket and the call; the ticket's number derives from its id."""
-    ticket_id = connection.scalar(_INSERT_TICKET, {**ticket_row, "created_at": snapshot.started_at})
-    assert ticket_id is not None
-    number = ticket_number.number_for_id(ticket_id)
-    connection.execute(_NUMBER_TICKET, {"ticket_key": ticket_id, "new_number": number})
-    call_id = connection.scalar(
-        _INSERT_CALL,
-        {**call_row, "uniqueid": snapshot.uniqueid, "started_at": snapshot.started_at, "ticket_id": ticket_id},
+    connection: Connection, snapshots: list[CallSnapshot], rows: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> list[SavedCall]:
+    """Insert the tickets and the calls; a ticket's number derives from its id."""
+    ticket_ids = (
+        connection.execute(
+            _INSERT_TICKETS,
+            [
+                {**ticket_row, "created_at": snapshot.started_at}
+                for snapshot, (_, ticket_row) in zip(snapshots, rows, strict=True)
+            ],
+        )
+        .scalars()
+        .all()
     )
-    assert call_id is not None
-    return SavedCall(call_id, ticket_id, number)
+    numbers = [ticket_number.number_for_id(ticket_id) for ticket_id in ticket_ids]
+    connection.execute(
+        _NUMBER_TICKET,
+        [
+            {"ticket_key": ticket_id, "new_number": number}
+            for ticket_id, number in zip(ticket_ids, numbers, strict=True)
+        ],
+    )
+    call_ids = (
+        connection.execute(
+            _INSERT_CALLS,
+            [
+                {**call_row, "uniqueid": snapshot.uniqueid, "started_at": snapshot.started_at, "ticket_id": ticket_id}
+                for snapshot, (call_row, _), ticket_id in zip(snapshots, rows, ticket_ids, strict=True)
+            ],
+        )
+        .scalars()
+        .all()
+    )
+    return [
+        SavedCall(call_id, ticket_id, number)
+        for call_id, ticket_id, number in zip(call_ids, ticket_ids, numbers, strict=True)
+    ]
 
 
-def _stored_state(connection: Connection, snapshot: CallSnapshot) -> SavedCall | None:
-    row = connection.execute(_STORED_CALL, {"uniqueid_key": snapshot.uniqueid}).first()
-    if row is None:
-        return None
-    if row[3] != snapshot.started_at or row[4] != snapshot.channel:
-        # Another call already has this uniqueid (two Asterisk hosts without a
-        # ``systemname``, or a restarted one): never merge two calls' records.
-        original = snapshot.uniqueid
-        snapshot.uniqueid = f"{original}-{secrets.token_hex(3)}"
-        log.warning("uniqueid %s already belongs to another call; stored as %s", original, snapshot.uniqueid)
-        return None
+def _stored_states(connection: Connection, snapshots: list[CallSnapshot]) -> dict[int, SavedCall]:
+    """What is already stored of calls saved without ``known``, by ``id()`` of
+    their snapshot (absent: nothing stored, the call is created)."""
+    rows = {
+        row[0]: row
+        for row in connection.execute(_STORED_CALLS, {"uniqueids": [snapshot.uniqueid for snapshot in snapshots]})
+    }
+    found: dict[int, SavedCall] = {}
+    for snapshot in snapshots:
+        row = rows.get(snapshot.uniqueid)
+        if row is None:
+            continue
+        if row[4] != snapshot.started_at or row[5] != snapshot.channel:
+            # Another call already has this uniqueid (two Asterisk hosts without a
+            # ``systemname``, or a restarted one): never merge two calls' records.
+            original = snapshot.uniqueid
+            snapshot.uniqueid = f"{original}-{secrets.token_hex(3)}"
+            log.warning("uniqueid %s already belongs to another call; stored as %s", original, snapshot.uniqueid)
+            continue
+        found[id(snapshot)] = _stored_timeline(connection, snapshot, row[1], row[2], row[3])
+    return found
+
+
+def _stored_timeline(
+    connection: Connection, snapshot: CallSnapshot, call_id: int, ticket_id: int, number: str
+) -> SavedCall:
+    """How much of a stored call's timeline is there (a spool replay, or a
+    save that was given up on but committed after all)."""
     stored_seq = connection.scalar(
-        select(func.coalesce(func.max(models.TicketEvent.seq), -1)).where(models.TicketEvent.call_id == row[0])
+        select(func.coalesce(func.max(models.TicketEvent.seq), -1)).where(models.TicketEvent.call_id == call_id)
     )
     stored_paths = set(
         connection.scalars(
@@ -290,9 +364,9 @@ def _stored_state(connection: Connection, snapshot: CallSnapshot) -> SavedCall |
     # Recordings are appended in order, so the stored ones are a prefix.
     stored_recordings = sum(1 for r in snapshot.recordings if r.path in stored_paths)
     return SavedCall(
-        row[0],
-        row[1],
-        row[2],
+        call_id,
+        ticket_id,
+        number,
         events_stored=(stored_seq if stored_seq is not None else -1) + 1,
         recordings_stored=stored_recordings,
     )
