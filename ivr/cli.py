@@ -43,8 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated key groups, one per input (e.g. 1,1,9; '' = no key; h = hang up); "
         "without it, keys are read interactively",
     )
-    call.add_argument("--dial", action="append", default=[], metavar="TARGET=STATUS",
-                      help="scripted Dial outcome, e.g. Local/100@operator=NOANSWER")
+    call.add_argument(
+        "--dial",
+        action="append",
+        default=[],
+        metavar="TARGET=STATUS",
+        help="scripted Dial outcome, e.g. Local/100@operator=NOANSWER",
+    )
 
     prompts = commands.add_parser("prompts", help="the prompt catalog")
     prompts.add_argument("action", choices=["build"])

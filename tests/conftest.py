@@ -146,4 +146,3 @@ async def runtime(settings: Settings) -> AsyncIterator[object]:
 
     async with running(settings, migrate=False) as runtime:
         yield runtime
-

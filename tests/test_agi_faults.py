@@ -97,7 +97,7 @@ async def test_usage_error_in_the_middle_of_a_flow_fails_that_call_politely(runt
     writer.write(simulator.environment())
     await writer.drain()
     first = await reader.readline()
-    assert first == b'ANSWER\n'
+    assert first == b"ANSWER\n"
     writer.write(
         b"520-Invalid command syntax.  Proper usage follows:\n"
         b"Answers channel if not already in answer state.\n\n"

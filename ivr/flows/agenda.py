@@ -126,9 +126,7 @@ async def _pin_login(call: Call, agenda: AgendaServices, key: str) -> bool:
 
 async def _read_secret(call: Call, prompt: str) -> str:
     """Collect a PIN; its digits never reach the call's timeline or the logs."""
-    answer = await call.read_digits(
-        prompt, max_digits=MAX_PIN_KEYS, timeout=PIN_TIMEOUT, purpose="pin", secret=True
-    )
+    answer = await call.read_digits(prompt, max_digits=MAX_PIN_KEYS, timeout=PIN_TIMEOUT, purpose="pin", secret=True)
     return answer.digits
 
 

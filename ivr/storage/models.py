@@ -168,9 +168,7 @@ class Call(Base):
 
     caller: Mapped[Caller | None] = relationship(lazy="raise")
     ticket: Mapped[Ticket | None] = relationship(lazy="raise")
-    events: Mapped[list[TicketEvent]] = relationship(
-        lazy="raise", order_by="TicketEvent.seq", viewonly=True
-    )
+    events: Mapped[list[TicketEvent]] = relationship(lazy="raise", order_by="TicketEvent.seq", viewonly=True)
 
 
 class TicketEvent(Base):
