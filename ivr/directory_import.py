@@ -298,6 +298,8 @@ def decode_file(data: bytes) -> tuple[str, str, str | None]:
             "berkas berformat UTF-16; simpan sebagai 'CSV UTF-8 (Comma delimited)' / "
             "the file is UTF-16 (Excel's 'Unicode Text'); save it as 'CSV UTF-8 (Comma delimited)'"
         )
+    if _CONTROL_BYTES.search(data):
+        raise CallerImportError(FILE_CONTROL)
     if data.startswith(codecs.BOM_UTF8):
         try:
             return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig", None
@@ -319,6 +321,15 @@ def decode_file(data: bytes) -> tuple[str, str, str | None]:
         ) from exc
     return text, "cp1252", _CP1252_WARNING
 
+
+#: C0 controls but TAB, LF and CR (which separate cells and rows), and DEL: a
+#: NUL would be refused by PostgreSQL, an ESC forge a terminal in the logs. C1
+#: bytes are letters in Windows-1252, which is read too.
+_CONTROL_BYTES: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+FILE_CONTROL: Final = (
+    "berkas berisi karakter kontrol (mis. NUL); simpan ulang sebagai CSV teks / "
+    "the file contains control characters (e.g. NUL); save it again as a text CSV"
+)
 
 _CP1252_WARNING: Final = (
     "berkas bukan UTF-8: dibaca sebagai Windows-1252, periksa nama dengan huruf beraksen / "

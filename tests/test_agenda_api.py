@@ -224,7 +224,7 @@ async def test_a_2000_character_activity_is_stored_whole_and_spoken_trimmed(
 ) -> None:
     activity = ('Pembahasan "Raperda" tentang RPJMD,\nbersama DPRD 🎉 ' * 40)[:2000]
     created = await _create(client, tokens["staff"], _item(leaders["Bupati"], activity=activity, status="ditunda"))
-    assert created["activity"] == activity.strip()
+    assert created["activity"] == activity.replace("\n", " ").strip()  # one line (ivr.web.validation)
     spoken = created["spoken"]
     assert len(spoken) < 600 and spoken.endswith("Status: ditunda, waktu pelaksanaannya belum ditentukan.")
     assert "\n" not in spoken and '"' not in spoken and "🎉" not in spoken

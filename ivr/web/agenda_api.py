@@ -32,7 +32,7 @@ from ivr.agenda import store
 from ivr.agenda.speech import item_text
 from ivr.agenda.store import DayKey, ItemView, LeaderInfo
 from ivr.storage.agenda_models import AGENDA_STATUSES
-from ivr.web import RUNTIME
+from ivr.web import RUNTIME, validation
 from ivr.web.api import READ, _int_id, _iso, _page, _page_body, _reject_unknown, read_json
 from ivr.web.auth import Access, identity
 from ivr.web.errors import Invalid, NotFound
@@ -147,12 +147,12 @@ def _parse_fields(body: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
         except ValueError:
             errors[name] = _MESSAGES[parse]
 
-    if "leader_id" in body:
-        leader_id = body["leader_id"]
-        if isinstance(leader_id, bool) or not isinstance(leader_id, int):
-            errors["leader_id"] = "Harus bilangan bulat / Must be an integer"
-        else:
+    if body.get("leader_id") is not None:
+        leader_id = validation.id_value(body, "leader_id", errors)
+        if leader_id is not None:
             values["leader_id"] = leader_id
+    elif "leader_id" in body and not creating:
+        errors["leader_id"] = "Tidak boleh kosong / Must not be null"
     if "date" in body:
         take("date", "date", _parse_date, body["date"])
     if "start" in body:
@@ -254,10 +254,9 @@ async def list_agenda(request: web.Request) -> web.Response:
     leader_id: int | None = None
     raw_leader = request.query.get("leader_id", "").strip()
     if raw_leader:
-        if raw_leader.isascii() and raw_leader.isdigit() and len(raw_leader) <= 12:
-            leader_id = int(raw_leader)
-        else:
-            errors["leader_id"] = "Harus bilangan bulat / Must be an integer"
+        leader_id = validation.parse_id(raw_leader)
+        if leader_id is None:
+            errors["leader_id"] = validation.ID
     statuses = [part.strip() for part in request.query.get("status", "").split(",") if part.strip()]
     canonical = [store.canonical_status(status) for status in statuses]
     if None in canonical:

@@ -32,7 +32,7 @@ from ivr import directory_import, tickets
 from ivr.config import WEEKDAY_KEYS
 from ivr.storage import settings_store
 from ivr.storage.models import Call, Caller, CallerNumber, Office, Recording, Ticket, TicketEvent
-from ivr.web import RUNTIME, WebRuntime
+from ivr.web import RUNTIME, WebRuntime, validation
 from ivr.web import openapi as openapi_doc
 from ivr.web.auth import PUBLIC, Access, add_route, identity
 from ivr.web.errors import DATABASE_DOWN, ApiError, Conflict, Invalid, NotFound
@@ -97,7 +97,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not body.strip():
         raise ApiError(400, "The request body is empty; expected a JSON object", code="invalid_json")
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise ApiError(400, "The request body is not UTF-8 text", code="invalid_json") from None
     except json.JSONDecodeError as exc:
@@ -106,9 +106,25 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         ) from None
     except RecursionError:  # "[[[[..." a megabyte deep
         raise ApiError(400, "The JSON is nested too deeply", code="invalid_json") from None
+    except _NotJsonNumber as exc:
+        raise ApiError(400, f"Malformed JSON: {exc}", code="invalid_json") from None
+    except ValueError:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        raise Invalid({"_body": validation.OUT_OF_RANGE}) from None
     if not isinstance(data, dict):
         raise ApiError(400, "The request body must be a JSON object", code="invalid_json")
+    problems = validation.clean_document(data)
+    if problems:
+        raise Invalid(problems)
     return data
+
+
+class _NotJsonNumber(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259 section 6)."""
+    raise _NotJsonNumber(f"{name} is not a JSON number")
 
 
 def _reject_unknown(body: Mapping[str, Any], allowed: Sequence[str]) -> None:
@@ -261,6 +277,8 @@ async def get_call(request: web.Request) -> web.Response:
     runtime = _runtime(request)
     zone = runtime.settings.zone
     uniqueid = request.match_info["uniqueid"]
+    if len(uniqueid) > 64 or validation.text_problem(uniqueid) is not None:
+        raise NotFound("No such call")
     async with runtime.sessions() as session:
         row = (
             await session.execute(
@@ -334,11 +352,13 @@ def _ticket_filters(request: web.Request, zone: ZoneInfo) -> list[ColumnElement[
             errors[name] = f"Tidak dikenal / Unknown: {', '.join(unknown)}; one of: {', '.join(known)}"
         elif values:
             conditions.append(column.in_(values))
-    offices = _list_param(request, "office_id")
-    if not all(office.isascii() and office.isdigit() and len(office) <= 12 for office in offices):
-        errors["office_id"] = "Harus id instansi (bilangan bulat) / Must be office ids (integers)"
+    offices = [validation.parse_id(office) for office in _list_param(request, "office_id")]
+    if None in offices:
+        errors["office_id"] = (
+            f"Harus id instansi (1-{validation.MAX_ID}) / Must be office ids (1 to {validation.MAX_ID})"
+        )
     elif offices:
-        conditions.append(Ticket.office_id.in_([int(office) for office in offices]))
+        conditions.append(Ticket.office_id.in_(offices))
     for name, inclusive_day_end in (("since", False), ("until", True)):
         raw = request.query.get(name)
         if not raw:
@@ -489,10 +509,10 @@ async def patch_ticket(request: web.Request) -> web.Response:
 
 
 def _int_id(request: web.Request, what: str) -> int:
-    raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+    value = validation.parse_id(request.match_info["id"])
+    if value is None:
         raise NotFound(f"No such {what}")
-    return int(raw)
+    return value
 
 
 async def get_recording(request: web.Request) -> web.StreamResponse:
@@ -557,6 +577,8 @@ async def list_callers(request: web.Request) -> web.Response:
     q = request.query.get("q", "").strip()
     if len(q) > 100:
         raise Invalid({"q": "Maks. 100 karakter / At most 100 characters"})
+    if (problem := validation.text_problem(q)) is not None:
+        raise Invalid({"q": problem})
     query = (
         select(Caller)
         .options(selectinload(Caller.numbers), selectinload(Caller.office))
@@ -611,10 +633,7 @@ async def create_caller(request: web.Request) -> web.Response:
         # A number would lose a PIN's leading zeros.
         errors["pin"] = "PIN harus teks berisi angka / PIN must be a string of digits"
         pin = None
-    office_id = body.get("office_id")
-    if office_id is not None and (isinstance(office_id, bool) or not isinstance(office_id, int)):
-        errors["office_id"] = "Harus bilangan bulat / Must be an integer"
-        office_id = None
+    office_id = validation.id_value(body, "office_id", errors)
     if office_id is not None and office_name:
         errors["office"] = "Isi office atau office_id, bukan keduanya / Give office or office_id, not both"
     numbers = body.get("numbers")

@@ -34,7 +34,7 @@ from sqlalchemy.orm import selectinload
 from ivr import directory_import
 from ivr.directory_import import CallerDraft, CallerImportError, ImportReport, NumberEntry
 from ivr.storage.models import Caller, CallerNumber, Office
-from ivr.web import RUNTIME, WebRuntime
+from ivr.web import RUNTIME, WebRuntime, validation
 from ivr.web.api import (
     _caller_body,
     _int_id,
@@ -82,9 +82,7 @@ def _patched_draft(body: Mapping[str, Any], caller: Caller) -> CallerDraft:
     role = _optional_text(body, "role", errors) if "role" in body else caller.role
     office = _optional_text(body, "office", errors)
     office_kind = _optional_text(body, "office_kind", errors)
-    office_id = body.get("office_id")
-    if office_id is not None and (isinstance(office_id, bool) or not isinstance(office_id, int)):
-        errors["office_id"] = "Harus bilangan bulat / Must be an integer"
+    office_id = validation.id_value(body, "office_id", errors)
     if office_id is not None and office:
         errors["office"] = "Isi office atau office_id, bukan keduanya / Give office or office_id, not both"
     pin = body.get("pin")

@@ -24,7 +24,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ivr.storage import users, web_sessions
-from ivr.web import RUNTIME
+from ivr.web import RUNTIME, validation
 from ivr.web.auth import (
     PUBLIC,
     SESSION_COOKIE,
@@ -80,8 +80,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     next_path = safe_next(str(form.get("next", "")))
     offered = str(form.get("login_token", ""))
     expected = request.cookies.get(LOGIN_FORM_COOKIE, "")
-    if not expected or not hmac.compare_digest(offered.encode(), expected.encode()):
+    if not expected or not hmac.compare_digest(offered.encode(errors="replace"), expected.encode()):
         return _render(request, 400, message=FORM_EXPIRED, username=username, next_path=next_path)
+    if validation.text_problem(username) is not None or validation.text_problem(password) is not None:
+        # No account has such a name or password: refused before the database and the hasher.
+        return _render(request, 400, message=WRONG_CREDENTIALS, username="", next_path=next_path)
 
     runtime = request.app[RUNTIME]
     settings = runtime.settings
