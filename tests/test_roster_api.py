@@ -26,6 +26,7 @@ __all__ = ["tokens", "web_runtime"]  # fixtures used by name
 Client = TestClient[Any, Any]
 
 DOCUMENT = {
+    "version": 0,
     "officers": [
         {
             "code": "rudi",
@@ -195,3 +196,24 @@ async def test_openapi_document_covers_the_roster_routes(api: Client):
         assert "401" in document["paths"][path][method.lower()]["responses"]
     refs = set(re.findall(r'"#/components/schemas/(\w+)"', str(document).replace("'", '"')))
     assert refs <= set(document["components"]["schemas"])
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({}, {"version", "officers"}),
+        ({"version": 1}, {"officers"}),
+        ({key: value for key, value in DOCUMENT.items() if key != "version"}, {"version"}),
+        ({**DOCUMENT, "officers": []}, {"officers"}),
+    ],
+)
+async def test_a_put_without_version_or_officers_never_wipes_the_roster(
+    api: Client, tokens: dict[str, str], body: dict[str, Any], fields: set[str]
+):
+    saved = await api.put("/api/roster", json=DOCUMENT, headers=bearer(tokens["admin"]))
+    assert saved.status == 200
+    response = await api.put("/api/roster", json=body, headers=bearer(tokens["admin"]))
+    assert response.status == 422
+    assert fields <= set((await response.json())["error"]["fields"])
+    kept = await (await api.get("/api/roster", headers=bearer(tokens["admin"]))).json()
+    assert kept["version"] == 1 and [o["code"] for o in kept["officers"]] == [o["code"] for o in DOCUMENT["officers"]]

@@ -53,6 +53,7 @@ def test_next_change_needs_an_aware_time_and_a_shift() -> None:
 
 Client = TestClient[Any, Any]
 DOCUMENT = {
+    "version": 0,
     "officers": [
         {"code": "rudi", "name": "Rudi Hartono", "phone": "0813-1111-0201", "dial_strings": ["PJSIP/201"]},
         {"code": "kabag", "name": "Kabag Prokompim", "dial_strings": ["PJSIP/210"]},

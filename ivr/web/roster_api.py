@@ -4,8 +4,9 @@ Registered by ``add_roster_routes(app)`` after ``ivr.web.api.setup``, through
 ``ivr.web.auth.add_route`` like every route, and added to the OpenAPI document.
 
 * ``GET /api/roster`` and ``PUT /api/roster``: the whole roster as one document
-  (``ivr.emergency.document``); a ``PUT`` replaces it atomically. Send back the
-  ``version`` you read to be told (409) when someone changed it meanwhile.
+  (``ivr.emergency.document``); a ``PUT`` replaces it atomically. It must
+  carry the ``version`` you read (409 when someone changed it meanwhile) and
+  at least one officer.
   This process's emergency calls use the new roster at once, other processes
   within ``IVR_ROSTER_REFRESH_SECONDS``.
 * ``GET /api/roster/now``: who is rung for an emergency right now, from the
@@ -65,13 +66,29 @@ async def get_roster(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+VERSION_REQUIRED = (
+    "Wajib: versi roster yang dibaca (GET /api/roster), 0 untuk roster pertama / "
+    "Required: the version you read (GET /api/roster), 0 for the first roster"
+)
+OFFICERS_REQUIRED = "Roster harus berisi minimal satu petugas / The roster needs at least one officer"
+
+
 async def put_roster(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     body = await read_json(request)
+    # A body that forgot the version or the officers (``{}``) would replace
+    # the roster the emergency line rings with nothing: refused, not applied.
+    missing: dict[str, str] = {}
+    if body.get("version") is None:
+        missing["version"] = VERSION_REQUIRED
+    if not body.get("officers"):
+        missing["officers"] = OFFICERS_REQUIRED
     try:
         roster = document.parse(body, default_zone=runtime.settings.timezone)
     except document.RosterInvalid as exc:
-        raise Invalid(exc.fields) from None
+        raise Invalid({**missing, **exc.fields}) from None
+    if missing:
+        raise Invalid(missing)
     who = identity(request)
     expected = body.get("version")
     try:
@@ -436,6 +453,7 @@ _OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
     },
     ("PUT", "/api/roster"): {
         "summary": "Replace the whole duty roster (emergency calls in this process use it at once)",
+        "description": "`version` (the one read; 0 before the first roster) and at least one officer are required.",
         "requestBody": {"required": True, "content": {JSON: {"schema": ref("Roster")}}},
         "responses": {
             "200": json_content(ref("Roster"), "the roster saved, with its new version"),
