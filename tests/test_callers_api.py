@@ -257,3 +257,10 @@ async def test_openapi_document_covers_the_directory_routes(api: Client):
     assert {"text/csv", "multipart/form-data"} <= set(upload["requestBody"]["content"])
     assert {"413", "422", "403", "401"} <= set(upload["responses"])
     assert upload["x-roles"] == ["admin", "staff"]
+
+
+async def test_the_directory_is_sorted_by_name_whatever_the_case(api: Client, tokens: dict[str, str]):
+    for name, number in (("budi Santoso", "081200000001"), ("Citra Dewi", "081200000002"), ("agus", "081200000003")):
+        await _register(api, tokens["staff"], name=name, numbers=[number])
+    page = await (await api.get("/api/callers", headers=bearer(tokens["staff"]))).json()
+    assert [caller["name"] for caller in page["items"]] == ["agus", "budi Santoso", "Citra Dewi"]

@@ -3,16 +3,20 @@ pages that show the same data (``/tickets``, ``/tickets/{number}``)."""
 
 from __future__ import annotations
 
+import ast
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 from web_fixtures import TestRuntime, api, bearer, store_call, tokens, web_runtime
 
+import ivr
 from ivr.storage.models import Office, Ticket
-from ivr.web.pages.tickets import describe, timeline_rows
+from ivr.web.pages.timeline import SENTENCES, describe, timeline_rows
 
 __all__ = ["api", "tokens", "web_runtime"]  # fixtures used by name
 
@@ -156,3 +160,75 @@ def test_a_number_read_digit_by_digit_is_one_timeline_row() -> None:
         "Menekan 9",
         "Angka dibacakan: 88",
     ]
+
+
+#: The kinds ``describe`` words itself (their fields are few and fixed).
+DESCRIBED_DIRECTLY = {"prompt", "dtmf", "record", "office", "dial", "step", "staff", "alarm"}
+
+
+def _kinds_the_code_writes() -> set[str]:
+    """Every first argument of ``<x>.record.add("kind", ...)`` and of the
+    callback loop's ``_ticket_event(session, alarm, "kind", ...)`` in ivr/."""
+    kinds = set()
+    for path in Path(ivr.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr == "add" and ast.unparse(func.value).endswith("record"):
+                argument = node.args[0] if node.args else None
+            elif isinstance(func, ast.Name) and func.id == "_ticket_event":
+                argument = node.args[2]
+            else:
+                continue
+            assert isinstance(argument, ast.Constant), f"{path}: {ast.unparse(node)}"
+            kinds.add(argument.value)
+    return kinds
+
+
+def test_every_timeline_entry_the_code_writes_has_an_indonesian_sentence() -> None:
+    kinds = _kinds_the_code_writes()
+    assert {"emergency-attempt", "callback", "screen", "pin", "alarm"} <= kinds  # the scan finds them
+    assert kinds - DESCRIBED_DIRECTLY - set(SENTENCES) == set()
+
+
+@pytest.mark.parametrize(
+    ("entry", "sentence"),
+    [
+        (
+            {
+                "kind": "emergency-attempt",
+                "round": 1,
+                "level": 2,
+                "mode": "simultaneous",
+                "officers": ["Rudi", "Sri"],
+                "outcome": "screening timeout",
+                "answered_by": "Rudi",
+            },
+            "Putaran 1, tingkat 2 (serentak): Rudi, Sri menjawab tetapi tidak menekan 1 (dijawab Rudi)",
+        ),
+        (
+            {"kind": "callback", "round": 1, "level": 1, "officer": "Rudi", "target": "PJSIP/201", "result": "busy"},
+            "Panggilan balik ke Rudi (putaran 1, tingkat 1): sibuk",
+        ),
+        ({"kind": "screen", "decision": "ACCEPT", "attempt": "x"}, "Petugas menerima panggilan (menekan 1)"),
+        ({"kind": "pin", "attempt": 2, "result": "wrong", "caller": None}, "PIN salah (percobaan 2)"),
+        (
+            {"kind": "input-rejected", "what": "date", "keys": "3102", "problem": "no-such-date"},
+            "Tanggal ditolak (3102): tanggal tidak ada",
+        ),
+        (
+            {"kind": "track", "number": "88986204", "found": True, "status": "diproses"},
+            "Tiket 88986204 ditemukan, status Diproses",
+        ),
+        (
+            {"kind": "roster-flag", "code": "no-shift", "detail": "no shift"},
+            "Catatan jadwal piket: Tidak ada shift yang berlaku saat ini.",
+        ),
+        # fields this code does not know: shown as they are, never an error page
+        ({"kind": "pin", "tries": 3}, "tries: 3"),
+        ({"kind": "brand-new", "x": 1}, "x: 1"),
+    ],
+)
+def test_call_events_read_as_indonesian_sentences(entry: dict[str, Any], sentence: str) -> None:
+    assert describe({"at": "", **entry}) == sentence

@@ -582,7 +582,7 @@ async def list_callers(request: web.Request) -> web.Response:
     query = (
         select(Caller)
         .options(selectinload(Caller.numbers), selectinload(Caller.office))
-        .order_by(Caller.name, Caller.id)
+        .order_by(func.lower(Caller.name), Caller.id)
         .limit(limit + 1)
         .offset(offset)
     )
