@@ -385,3 +385,17 @@ async def test_shutdown_ends_open_streams(aiohttp_client: Any, web_runtime: Test
     await client.app.shutdown()
     with pytest.raises(EOFError):
         await stream.wait("ticket.updated")
+
+
+async def test_a_replayed_event_says_what_it_said_when_it_happened(web_runtime: TestRuntime) -> None:
+    # With nobody listening events are not encoded until a client asks for
+    # them: a payload changed after it was sent (a live call's step) must not
+    # rewrite the past.
+    hub = EventHub(web_runtime)
+    payload = {"uniqueid": "1765432100.7", "step": "menu"}
+    hub.emit("call.started", payload)
+    payload["step"] = "agenda"
+    hub.emit("call.updated", payload)
+    _, missed, resync = hub.connect(f"{hub.epoch}-0")
+    assert not resync
+    assert ['"step":"menu"' in text for text in missed] == [True, False]

@@ -138,6 +138,23 @@ def encode(event_id: str | None, event_type: str, data: Mapping[str, Any]) -> st
     return f"{head}event: {event_type}\ndata: {body}\n\n"
 
 
+class _Event:
+    """An event kept for replay, encoded only when a client needs it: most
+    calls start and end with no board open."""
+
+    __slots__ = ("_text", "data", "event_id", "event_type")
+
+    def __init__(self, event_id: str, event_type: str, data: Mapping[str, Any]) -> None:
+        # A copy: a live call's payload changes in place (its step) after it is sent.
+        self.event_id, self.event_type, self.data = event_id, event_type, dict(data)
+        self._text: str | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            self._text = encode(self.event_id, self.event_type, self.data)
+        return self._text
+
+
 class EventHub:
     """One per web app: the clients, the calls in progress, and the poller."""
 
@@ -160,7 +177,7 @@ class EventHub:
         self.calls: dict[str, LiveCall] = {}
         self.dropped_clients = 0
         self._sequence = 0
-        self._buffer: deque[tuple[int, str]] = deque(maxlen=REPLAY_BUFFER)
+        self._buffer: deque[tuple[int, _Event]] = deque(maxlen=REPLAY_BUFFER)
         self._task: asyncio.Task[None] | None = None
         self._stops: list[Callable[[], None]] = []
         self._ticket_max_id: int | None = None
@@ -212,10 +229,10 @@ class EventHub:
     # -- publishing --------------------------------------------------------------
     def emit(self, event_type: str, data: Mapping[str, Any]) -> None:
         self._sequence += 1
-        message = encode(f"{self.epoch}-{self._sequence}", event_type, data)
-        self._buffer.append((self._sequence, message))
+        event = _Event(f"{self.epoch}-{self._sequence}", event_type, data)
+        self._buffer.append((self._sequence, event))
         for client in list(self.clients):
-            if not client.offer(message):
+            if not client.offer(event.text()):
                 self.dropped_clients += 1
                 log.warning("live events: a client fell %d events behind; disconnected", CLIENT_QUEUE)
                 self.clients.discard(client)
@@ -237,7 +254,7 @@ class EventHub:
         oldest = self._buffer[0][0] if self._buffer else self._sequence + 1
         if seen + 1 < oldest:
             return client, [], True
-        return client, [message for sequence, message in self._buffer if sequence > seen], False
+        return client, [event.text() for sequence, event in self._buffer if sequence > seen], False
 
     def disconnect(self, client: Client) -> None:
         self.clients.discard(client)
