@@ -45,7 +45,17 @@ from pathlib import Path
 from typing import Any
 
 from common import load_average, parse_args
-from driver import Sampler, Stats, Walk, closed_loop, drive, free_port, percentile, raise_fd_limit
+from driver import (
+    Sampler,
+    Stats,
+    Walk,
+    closed_loop,
+    drive,
+    free_port,
+    percentile,
+    raise_fd_limit,
+    server_child_setup,
+)
 from sqlalchemy import func, make_url, select, text
 
 from ivr.storage import models
@@ -128,7 +138,7 @@ def start_ivr(folder: Path, database_url: str, max_sessions: int) -> Server:
     subprocess.run([sys.executable, "-c", OPEN_OFFICE], env=env, check=True)
     create_token = [*ivr, "tokens", "create", "--role", "admin", "--label", "bench"]
     token = subprocess.run(create_token, env=env, check=True, capture_output=True, text=True).stdout.strip()
-    process = subprocess.Popen([*ivr, "serve"], env=env, preexec_fn=raise_fd_limit)
+    process = subprocess.Popen([*ivr, "serve"], env=env, preexec_fn=server_child_setup)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -146,7 +156,7 @@ def start_baseline(kind: str, commands: Path) -> Server:
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "baselines.py"), kind, "--port", str(port), "--commands", str(commands)],
         stdout=subprocess.PIPE,
-        preexec_fn=raise_fd_limit,
+        preexec_fn=server_child_setup,
     )
     assert process.stdout is not None
     if process.stdout.readline().strip() != b"ready":
