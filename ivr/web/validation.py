@@ -50,29 +50,6 @@ CONTROL: Final = (
 OUT_OF_RANGE: Final = (
     f"Angka di luar jangkauan ({MIN_INT} sampai {MAX_INT}) / Number out of range ({MIN_INT} to {MAX_INT})"
 )
-ID: Final = MAX_INT
-
-#: C0 controls (TAB, CR, LF and NUL among them), DEL, C1 controls (NEL among
-#: them) and the Unicode line and paragraph separators.
-_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-#: Line breaks and tabs: a text pasted from a letter carries them.
-_LINE_BREAKS: Final = re.compile("[\t\n\r\x85\u2028\u2029]+")
-#: Surrogate code points: in a ``str`` they are always unpaired (json.loads
-#: joins a valid pair into one character), and UTF-8 cannot encode them.
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-
-NOT_UTF8: Final = "Teks mengandung karakter yang tidak sah (bukan UTF-8) / Text is not valid UTF-8 (lone surrogate)"
-CONTROL: Final = (
-    "Harus satu baris tanpa karakter kontrol (baris baru, tab, NUL) / "
-    "Must be one line without control characters (line breaks, tabs, NUL)"
-)
-OUT_OF_RANGE: Final = (
-    f"Angka di luar jangkauan ({MIN_INT} sampai {MAX_INT}) / Number out of range ({MIN_INT} to {MAX_INT})"
-)
-FILE_CONTROL: Final = (
-    "Berkas berisi karakter kontrol (mis. NUL); simpan ulang sebagai CSV teks / "
-    "The file contains control characters (e.g. NUL); save it again as a text CSV"
-)
 ID: Final = f"Harus id: bilangan bulat 1-{MAX_ID} / Must be an id: an integer from 1 to {MAX_ID}"
 
 
