@@ -16,7 +16,7 @@ from web_fixtures import TestRuntime, api, bearer, store_call, tokens, web_runti
 
 import ivr
 from ivr.storage.models import Office, Ticket
-from ivr.web.pages.timeline import SENTENCES, describe, timeline_rows
+from ivr.web.pages.timeline import EVENT_LABELS, SENTENCES, describe, timeline_rows
 
 __all__ = ["api", "tokens", "web_runtime"]  # fixtures used by name
 
@@ -190,6 +190,7 @@ def test_every_timeline_entry_the_code_writes_has_an_indonesian_sentence() -> No
     kinds = _kinds_the_code_writes()
     assert {"emergency-attempt", "callback", "screen", "pin", "alarm"} <= kinds  # the scan finds them
     assert kinds - DESCRIBED_DIRECTLY - set(SENTENCES) == set()
+    assert kinds - set(EVENT_LABELS) == set()  # the label column too
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,20 @@ EVENT_LABELS: Final = {
     "operator": "Operator",
     "playback": "Pemutaran rekaman",
     "error": "Gangguan",
+    "emergency-attempt": "Panggilan piket",
+    "roster-flag": "Jadwal piket",
+    "agenda-access": "Agenda pimpinan",
+    "agenda-leader": "Agenda pimpinan",
+    "agenda-readback": "Agenda pimpinan",
+    "submit-cancelled": "Pengajuan",
+    "submit-date": "Pengajuan",
+    "input-rejected": "Masukan ditolak",
+    "readback-fallback": "Diputar",
+    "description-truncated": "Rekaman",
+    "description-retake": "Rekaman",
+    "record-rejected": "Rekaman",
+    "urgent-alert": "Peringatan",
+    "alert-acknowledged": "Peringatan",
 }
 
 DIAL_LABELS: Final = {
