@@ -13,6 +13,7 @@ import logging
 from datetime import UTC, datetime
 
 from ivr import callerid
+from ivr.agi.protocol import UnexpectedReply
 from ivr.agi.server import Handler
 from ivr.agi.session import CallerHungUp, CommandTimeout, Session
 from ivr.audio import AudioLibrary
@@ -114,6 +115,17 @@ class CallHandler:
         except CommandTimeout as exc:
             log.error("Asterisk stopped answering: %s", exc)
             step = call.step
+        except UnexpectedReply as exc:
+            # A peer out of protocol, not a fault of ours: no traceback.
+            log.error("Asterisk sent a reply out of protocol at %s: %s", call.step, exc)
+            step = call.step
+            call.record.add("error", what="protocol", detail=str(exc)[:200])
+            await self._report(call, RESULT_FAILED)
+        except asyncio.CancelledError:
+            # The server stops and the grace period is over: the record says where.
+            step = call.step
+            call.record.add("error", what="shutdown")
+            raise
         except TimeoutError:
             log.error("call exceeded %ss; ending it", self.services.settings.call_max_seconds)
             step = call.step

@@ -116,6 +116,34 @@ async def test_usage_error_in_the_middle_of_a_flow_fails_that_call_politely(runt
     await _good_call(runtime)
 
 
+async def test_a_reply_out_of_protocol_fails_the_call_without_a_traceback(runtime: Any, caplog: Any):
+    """A peer that answers junk is misbehaving, not our bug: one ERROR line
+    without a traceback, FAILED to the dialplan, and the timeline says so."""
+    simulator = SimulatedAsterisk(CallSetup(caller_id="081234567890"), keys=[])
+    reader, writer = await _open(runtime)
+    writer.write(simulator.environment())
+    await writer.drain()
+    assert await reader.readline() == b"ANSWER\n"
+    writer.write(b"garbage\n")
+    await writer.drain()
+    assert await reader.readline() == b'SET VARIABLE "IVR_RESULT" "FAILED"\n'
+    writer.write(b"200 result=1\n")
+    writer.write_eof()
+    await _until_closed(reader)
+    writer.close()
+    await _sessions_finished(runtime)
+    async with runtime.sessions() as session:
+        call = await session.scalar(select(models.Call).where(models.Call.uniqueid == simulator.uniqueid))
+        kinds = list(
+            await session.scalars(select(models.TicketEvent.kind).where(models.TicketEvent.call_id == call.id))
+        )
+    assert call.outcome == "failed" and call.outcome_step == "greeting" and "error" in kinds
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors if "out of protocol" in r.getMessage()]
+    assert all(r.exc_info is None for r in errors)
+    await _good_call(runtime)
+
+
 async def test_too_many_calls_get_failure_so_the_dialplan_apologises(runtime: Any):
     runtime.agi.max_sessions = 1
     reader, writer = await _open(runtime)

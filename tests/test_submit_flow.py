@@ -14,6 +14,7 @@ import pytest
 from fake_ami import FakeAMI, OriginateOutcome
 from request_fixtures import (
     OTHER_OFFICE,
+    REGISTERED,
     Center,
     ami_center,
     ami_settings,
@@ -30,6 +31,7 @@ from sqlalchemy import select
 from ivr import ticket_number, tickets
 from ivr.alerts import AlertService
 from ivr.flows.submit import when_text
+from ivr.simulator import place_call
 from ivr.speech.normalize import say_date
 from ivr.storage.request_models import ALERT_ACKNOWLEDGED, ALERT_CALLING, ALERT_PENDING, UrgentAlert
 
@@ -448,3 +450,39 @@ async def test_raising_an_alert_twice_gives_the_same_alert(center: Center):
     alerts: AlertService = center.runtime.services.alerts
     assert await alerts.raise_alert(alert.ticket_id) == alert.id
     assert len(await center.alerts()) == 1
+
+
+async def test_a_server_shutdown_mid_submission_keeps_it_as_an_abandoned_urgent_change(center: Center):
+    """Cut off otherwise than by a hang-up (here the server stopping with its
+    grace period over): the ticket is the schedule change it was going to be,
+    with its description, urgent, so the alert scan raises it; the timeline
+    says the server stopped."""
+    groups = iter(submission("3", keyed(center.today()), "1000", "rec:2"))
+    stopping: asyncio.Task[None] | None = None
+
+    async def caller(prompt: object) -> str:
+        nonlocal stopping
+        group = next(groups, None)
+        if group is not None:
+            return group
+        # The review menu: the server shuts down and gives the call no grace.
+        stopping = asyncio.create_task(center.runtime.agi.stop(grace=0))
+        await asyncio.sleep(1)
+        return "1"
+
+    record = await place_call(
+        "127.0.0.1", center.runtime.agi.bound_port, caller_id=REGISTERED, key_source=caller, pace=0.01
+    )
+    assert stopping is not None
+    await stopping
+    assert record.result != "OK"
+    stored = await center.stored(record.uniqueid)
+    ticket = stored.ticket
+    assert (ticket.kind, ticket.status, ticket.priority) == (
+        "schedule_change",
+        tickets.ABANDONED_WITH_MESSAGE,
+        "urgent",
+    )
+    assert ticket.details["description"] == stored.recordings[0].path
+    assert stored.call.outcome == "failed" and stored.call.outcome_step.startswith("submit")
+    assert stored.events[-1].kind == "error" and stored.events[-1].data == {"what": "shutdown"}

@@ -125,6 +125,13 @@ async def submit(call: Call, services: Services) -> bool:
     except CallerHungUp:
         await _abandoned(call, services, draft)
         raise
+    except BaseException:
+        # Cut off another way (the server shutting down, Asterisk no longer
+        # answering, a reply out of protocol): what the caller gave is kept
+        # just the same; the alert service's scan raises the urgent alert
+        # from the saved ticket, as nothing may be awaited here.
+        _keep_what_was_given(call, draft)
+        raise
     await _save(call, services, draft)
     return True
 
@@ -311,8 +318,10 @@ async def _alert(call: Call, services: Services, recording: str) -> None:
     call.record.add("urgent-alert", alert=alert_id, raised=alert_id is not None)
 
 
-async def _abandoned(call: Call, services: Services, draft: Submission) -> None:
-    """The caller hung up mid-submission: keep what they gave."""
+def _keep_what_was_given(call: Call, draft: Submission) -> tuple[bool, dict[str, Any]]:
+    """Classify the ticket as the submission it was going to be, abandoned
+    (with the description, if one was recorded). Returns (a description was
+    recorded, the details)."""
     message = has_recording(call, "description")
     details = draft.details(call)
     if message and draft.description is None:
@@ -324,6 +333,12 @@ async def _abandoned(call: Call, services: Services, draft: Submission) -> None:
         priority=tickets.URGENT if draft.urgent else tickets.NORMAL,
         **details,
     )
+    return message, details
+
+
+async def _abandoned(call: Call, services: Services, draft: Submission) -> None:
+    """The caller hung up mid-submission: keep what they gave."""
+    message, details = _keep_what_was_given(call, draft)
     if draft.urgent and message and await call.record.checkpoint():
         # A sudden change is urgent even half told: the desk hears what there is.
         await _alert(call, services, str(details.get("description") or ""))

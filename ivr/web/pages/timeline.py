@@ -213,7 +213,12 @@ INPUT_PROBLEMS: Final = {
     "past": "waktunya sudah lewat",
     "too-far": "terlalu jauh ke depan",
 }
-ERROR_WHAT: Final = {"record": "merekam", "playback": "memutar rekaman"}
+ERROR_WHAT: Final = {
+    "record": "merekam",
+    "playback": "memutar rekaman",
+    "protocol": "berkomunikasi dengan Asterisk",
+    "shutdown": "server dihentikan (panggilan terputus)",
+}
 
 
 def _attempt(entry: dict[str, Any]) -> str:
