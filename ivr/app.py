@@ -206,3 +206,7 @@ async def serve(settings: Settings) -> None:
     async with running(settings, migrate=settings.migrate_on_start) as runtime, serving_web(runtime):
         await stop.wait()
         log.info("shutting down: no new calls, waiting for active ones")
+        # The web app stays up while the calls drain: staff watch them end on
+        # the board, and the health check still answers.
+        await runtime.agi.stop(settings.shutdown_grace_seconds)
+    log.info("stopped")
