@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -32,6 +34,11 @@ log = logging.getLogger("ivr.records")
 
 #: Errors that mean "the database is not there right now" rather than a bug.
 STORAGE_ERRORS = (SQLAlchemyError, OSError, TimeoutError, ConnectionError)
+
+
+#: A write under way for longer than this makes the health check say so: a
+#: caller is never kept waiting this long (``CALLER_WAIT``).
+SLOW_WRITE_SECONDS = 5.0
 
 
 class CallStore:
@@ -68,6 +75,12 @@ class CallStore:
         self._writer: asyncio.Task[None] | None = None
         self._sqlite = sqlite_file_engine(sessions.kw["bind"])
         self._sqlite_thread = ThreadPoolExecutor(1, "call-store") if self._sqlite is not None else None
+        #: For the health check: did the last write fail, and when did each
+        #: write still under way start (a read may work while writes do not:
+        #: SQLite locked by another process, a read-only file, a full disk).
+        self.last_write_failed = False
+        self._writes_started: dict[int, float] = {}
+        self._write_ids = itertools.count()
 
     async def save(self, snapshot: CallSnapshot, known: SavedCall | None = None) -> SavedCall:
         frozen = snapshot.frozen()
@@ -112,10 +125,31 @@ class CallStore:
         def work(connection: Connection) -> list[SavedCall]:
             return save_calls(connection, saves)
 
-        if self._sqlite is not None:
-            return await asyncio.get_running_loop().run_in_executor(self._sqlite_thread, self._in_sqlite, work)
-        async with asyncio.timeout(self.timeout), self.sessions.begin() as session:
-            return await session.run_sync(lambda sync_session: work(sync_session.connection()))
+        write = next(self._write_ids)
+        self._writes_started[write] = time.monotonic()
+        try:
+            if self._sqlite is not None:
+                saved = await asyncio.get_running_loop().run_in_executor(self._sqlite_thread, self._in_sqlite, work)
+            else:
+                async with asyncio.timeout(self.timeout), self.sessions.begin() as session:
+                    saved = await session.run_sync(lambda sync_session: work(sync_session.connection()))
+        except STORAGE_ERRORS:
+            self.last_write_failed = True
+            raise
+        finally:
+            del self._writes_started[write]
+        self.last_write_failed = False
+        return saved
+
+    def write_status(self) -> str:
+        """ "ok"; "failing" when the last write failed; "slow" when one has
+        been under way for more than ``SLOW_WRITE_SECONDS``."""
+        if self.last_write_failed:
+            return "failing"
+        oldest = min(self._writes_started.values(), default=None)
+        if oldest is not None and time.monotonic() - oldest > SLOW_WRITE_SECONDS:
+            return "slow"
+        return "ok"
 
     def _in_sqlite(self, work: Callable[[Connection], list[SavedCall]]) -> list[SavedCall]:
         assert self._sqlite is not None

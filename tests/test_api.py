@@ -17,9 +17,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from web_fixtures import TestRuntime, api, bearer, build_runtime, store_call, tokens, web_runtime
 
+from ivr import records
 from ivr.storage import settings_store
+from ivr.storage.calls import CallSnapshot
 from ivr.storage.database import create_engine
 from ivr.storage.models import ApiToken, Caller, CallerNumber, Office, Ticket, TicketEvent
 from ivr.web.app import create_web_app
@@ -263,6 +266,34 @@ async def test_health(api: Client, web_runtime: TestRuntime) -> None:
     web_runtime.speech.status = "degraded"
     body = await (await api.get("/api/health")).json()
     assert body["status"] == "degraded" and body["tts"] == "degraded"
+
+
+async def test_health_says_when_call_records_cannot_be_written(
+    api: Client, web_runtime: TestRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads may work while writes fail (another process holding SQLite's
+    lock, a read-only file): the last call record's write decides."""
+    store = web_runtime.services.spool.store
+    snapshot = CallSnapshot(
+        uniqueid="1765432100.42",
+        channel="PJSIP/trunk-0000002a",
+        script="main",
+        started_at=datetime.now(UTC),
+        caller_number="081234567890",
+    )
+
+    def locked(*_: Any) -> None:
+        raise OperationalError("INSERT ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(records, "save_calls", locked)
+    with pytest.raises(OperationalError):
+        await store.save(snapshot)
+    body = await (await api.get("/api/health")).json()
+    assert (body["status"], body["database"]) == ("degraded", "writes-failing")
+    monkeypatch.undo()
+    await store.save(snapshot)
+    body = await (await api.get("/api/health")).json()
+    assert (body["status"], body["database"]) == ("ok", "ok")
 
 
 @pytest.fixture

@@ -242,6 +242,12 @@ async def health(request: web.Request) -> web.Response:
     """Public: says only ok/down per part and two counters."""
     runtime = _runtime(request)
     database = await _database_status(runtime)
+    if database == "ok":
+        # A read can work while writes fail (another process holds SQLite's
+        # lock, a read-only file, a full disk): the call records' writes say.
+        writes = runtime.services.spool.store.write_status()
+        if writes != "ok":
+            database = f"writes-{writes}"
     tts = _tts_status(runtime)
     ami = _ami_status(runtime)
     try:

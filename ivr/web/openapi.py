@@ -121,7 +121,11 @@ def schemas(ticket_statuses: Sequence[str]) -> dict[str, Any]:
             "required": ["status", "database", "ami", "tts", "spool_backlog", "active_calls"],
             "properties": {
                 "status": {"enum": ["ok", "degraded"]},
-                "database": {"enum": ["ok", "down"]},
+                "database": {
+                    "enum": ["ok", "down", "writes-failing", "writes-slow"],
+                    "description": "down: not even a read works; writes-failing: the last call record "
+                    "could not be written; writes-slow: one has been under way for over 5 s",
+                },
                 "ami": {"type": "string", "examples": ["disabled", "connected", "connecting", "down", "auth_failed"]},
                 "tts": {"type": "string", "examples": ["ok", "degraded", "unknown"]},
                 "spool_backlog": {"type": "integer", "description": "call records waiting for the database"},
