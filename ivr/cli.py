@@ -302,10 +302,22 @@ async def _prompts(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _call(settings: Settings, args: argparse.Namespace) -> int:
-    from ivr.simulator import place_call, stdin_key_source
+    from ivr.simulator import parse_dial_outcome, parse_key_group, place_call, stdin_key_source
 
-    outcomes = dict(item.split("=", 1) for item in args.dial)
     keys = args.keys.split(",") if args.keys is not None else None
+    outcomes: dict[str, str] = {}
+    try:
+        for item in args.dial:
+            target, equals, spec = item.partition("=")
+            if not equals or not target:
+                raise ValueError(f"--dial {item!r}: use TARGET=STATUS, e.g. Local/100@operator=NOANSWER")
+            parse_dial_outcome(target, spec)
+            outcomes[target] = spec
+        for group in keys or ():
+            parse_key_group(group)
+    except ValueError as exc:
+        print(f"ivr call: {exc}", file=sys.stderr)
+        return 2
     key_source = stdin_key_source() if keys is None else None
     host, port = args.host or settings.agi_host, args.port or settings.agi_port
     try:

@@ -87,7 +87,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Final, TextIO
 from urllib.parse import urlencode
 
 __all__ = [
@@ -581,6 +581,22 @@ class KeyGroup:
     exhausted: bool = False  # the script ran out: the caller gives up
 
 
+#: The longest a scripted recording may speak (the IVR cuts recordings far sooner).
+MAX_RECORD_SECONDS: Final = 3600.0
+DIAL_STATUSES: Final = ("ANSWER", "NOANSWER", "BUSY", "CONGESTION", "CHANUNAVAIL")
+
+
+def parse_dial_outcome(target: str, spec: str) -> tuple[str, int]:
+    """A scripted Dial outcome ("NOANSWER", "ANSWER:5" = answered, 5 s of talk)
+    as (status, seconds of talk)."""
+    status, _, talk = spec.upper().partition(":")
+    if status not in DIAL_STATUSES or (talk and not (talk.isascii() and talk.isdigit())):
+        raise ValueError(
+            f"dial outcome for {target}: {spec!r} is not ANSWER[:s], NOANSWER, BUSY, CONGESTION or CHANUNAVAIL"
+        )
+    return status, int(talk) if talk else 2
+
+
 def parse_key_group(text: str) -> KeyGroup:
     """Parse one key group of a caller script.
 
@@ -603,6 +619,8 @@ def parse_key_group(text: str) -> KeyGroup:
             seconds = float(parts[0])
         except ValueError as exc:
             raise ValueError(f"bad record length in {text!r}") from exc
+        if not 0 <= seconds <= MAX_RECORD_SECONDS:  # NaN fails this too
+            raise ValueError(f"bad record length in {text!r}: 0 to {MAX_RECORD_SECONDS:.0f} seconds")
         then = parts[1] if len(parts) == 2 else "#"
         if then not in ("h", "s") and not (then and _DIGITS.match(then)):
             raise ValueError(f"bad record ending in {text!r}: use h, s or digits")
@@ -2203,12 +2221,7 @@ class SimulatedAsterisk:
             spec = self.dial_outcomes.get(target.split("/", 1)[-1])
         if spec is None:
             spec = self.dial_outcomes.get("*", DEFAULT_DIAL_OUTCOME)
-        status, _, talk = spec.upper().partition(":")
-        if status not in ("ANSWER", "NOANSWER", "BUSY", "CONGESTION", "CHANUNAVAIL"):
-            raise ValueError(
-                f"dial outcome for {target}: {spec!r} is not ANSWER[:s], NOANSWER, BUSY, CONGESTION or CHANUNAVAIL"
-            )
-        return status, int(talk) if talk else 2
+        return parse_dial_outcome(target, spec)
 
     # ----------------------------------------------------------- TCP
 

@@ -570,6 +570,25 @@ def test_cli_call_without_a_server_says_so_in_one_line(cli: Callable[..., Any]) 
     assert err == f"no FastAGI server on 127.0.0.1:{port} (is `ivr serve` running? --port picks another)\n"
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--keys", "1,xyz"), "bad key group 'xyz'"),
+        (("--keys", "rec:abc"), "bad record length"),
+        (("--keys", "rec:-1"), "0 to 3600 seconds"),
+        (("--dial", "nonsense"), "use TARGET=STATUS"),
+        (("--dial", "Local/100@operator=BOGUS"), "is not ANSWER[:s]"),
+        (("--dial", "Local/100@operator=ANSWER:x"), "is not ANSWER[:s]"),
+    ],
+)
+def test_cli_call_with_a_bad_script_says_what_is_wrong(
+    cli: Callable[..., Any], arguments: tuple[str, ...], message: str
+) -> None:
+    code, out, err = cli("call", "--port", "1", *arguments)
+    assert (code, out) == (2, "")
+    assert err.startswith("ivr call: ") and message in err and err.count("\n") == 1
+
+
 def test_cli_never_takes_a_password_argument(cli: Callable[..., Any]) -> None:
     with pytest.raises(SystemExit):
         cli("users", "create", "--username", "rina", "--role", "staff", "--password", PASSWORD)
