@@ -37,7 +37,7 @@ Client = TestClient[Any, Any]
 HUGE_INTS = (99999999999999999999999, 2**31, -(2**31) - 1, -(2**63) - 1)
 #: Stands for an integer of 5000 digits, which Python will not even turn into text.
 ENORMOUS = "__ENORMOUS_INTEGER__"
-BAD_TEXTS = ("\ud800", "Rapat\udfff", "a\x00b", "a\x1bb", "a\x7fb", "a\x9bb", "a\x01b")
+BAD_TEXTS = ("\ud800", "Rapat\udfff", "a\x00b", "a\x1bb", "a\x7fb", "a\x9bb", "a\x01b", "a\u202eb", "\u2066a")
 #: Refused in a query or the login form, made spaces in a JSON body.
 LINE_BREAKS = ("a\nb", "a\r\nb", "a\tb", "a\x85b", "a\u2028b")
 BAD_PATH_IDS = ("99999999999", "99999999999999999999999", "2147483648", "0", "-1", "%00", "1%0A")
@@ -378,10 +378,20 @@ async def test_csv_with_control_characters_is_refused(
 
 async def test_line_breaks_in_a_json_body_become_spaces(world: dict[str, Any], tokens: dict[str, str]) -> None:
     client, ids = world["client"], world["ids"]
-    body = {**_examples(ids)["POST", "/api/agenda"], "activity": "Rapat koordinasi\r\n\tbersama DPRD\u2028"}
-    response = await client.post("/api/agenda", json=body, headers=bearer(tokens["admin"]))
-    assert response.status == 201, await response.text()
-    assert (await response.json())["activity"] == "Rapat koordinasi bersama DPRD"
+    for activity in ("Rapat koordinasi\r\n\tbersama DPRD\u2028", "Rapat koordinasi \n bersama\x0bDPRD\u200b"):
+        body = {**_examples(ids)["POST", "/api/agenda"], "activity": activity}
+        response = await client.post("/api/agenda", json=body, headers=bearer(tokens["admin"]))
+        assert response.status == 201, await response.text()
+        assert (await response.json())["activity"] == "Rapat koordinasi bersama DPRD"
+
+
+async def test_a_field_of_nothing_visible_is_empty(world: dict[str, Any], tokens: dict[str, str]) -> None:
+    client, ids = world["client"], world["ids"]
+    for invisible in ("\u200b", " \ufeff\u200b ", "\u2060\n"):
+        body = {**_examples(ids)["POST", "/api/agenda"], "activity": invisible}
+        response = await client.post("/api/agenda", json=body, headers=bearer(tokens["admin"]))
+        assert response.status == 422, ascii(invisible)
+        assert "activity" in (await response.json())["error"]["fields"]
 
 
 def test_text_rules() -> None:

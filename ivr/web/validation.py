@@ -3,7 +3,9 @@
 ``ivr.web.api.read_json`` runs :func:`clean_document` on every JSON body. Every
 text field of the API is one line (names, activities, notes read to callers by
 TTS, codes, dial strings): line breaks and tabs, which a text pasted from a
-letter carries, become single spaces. Then every field of every route, nested
+letter carries, become single spaces, and invisible characters at either end
+(zero-width spaces, a byte-order mark) go, so that a field of nothing visible
+is empty and "required" says so. Then every field of every route, nested
 ones included (``shifts[0].levels[1].officers[2]``), is refused with 422 and one
 message per field when it holds:
 
@@ -12,6 +14,8 @@ message per field when it holds:
   encode;
 - any other control character: NUL (PostgreSQL refuses it in text), ESC (a
   terminal escape in the logs), the other C0 and C1 controls and DEL;
+- a bidirectional override or isolate, which makes a name read otherwise than
+  it is stored;
 - an integer no column holds: ids and counts are 32-bit (asyncpg raises
   ``OverflowError`` past 64 bits, PostgreSQL a range error past 32).
 
@@ -36,12 +40,22 @@ MAX_ID: Final = MAX_INT
 #: C0 controls (TAB, CR, LF and NUL among them), DEL, C1 controls (NEL among
 #: them) and the Unicode line and paragraph separators.
 _CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-#: Line breaks and tabs: a text pasted from a letter carries them.
-_LINE_BREAKS: Final = re.compile("[\t\n\r\x85\u2028\u2029]+")
+#: Line breaks and tabs (with the spaces around them): a text pasted from a
+#: letter carries them.
+_LINE_BREAKS: Final = re.compile("[ ]*[\t\n\v\f\r\x85\u2028\u2029][ \t\n\v\f\r\x85\u2028\u2029]*")
+#: What ``str.strip()`` leaves but a reader cannot see: a field of only these is empty.
+_EDGES: Final = " \t\n\v\f\r\x85\u00a0\u200b\u200c\u200d\u2060\u2028\u2029\ufeff"
+#: Bidirectional embeddings, overrides and isolates: they make a text read
+#: otherwise than it is stored ("Trojan Source").
+_BIDI: Final = re.compile("[\u202a-\u202e\u2066-\u2069]")
 #: Surrogate code points: in a ``str`` they are always unpaired (json.loads
 #: joins a valid pair into one character), and UTF-8 cannot encode them.
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
+BIDI: Final = (
+    "Berisi karakter pengatur arah teks (U+202A-U+202E, U+2066-U+2069) / "
+    "Contains bidirectional control characters (U+202A-U+202E, U+2066-U+2069)"
+)
 NOT_UTF8: Final = "Teks mengandung karakter yang tidak sah (bukan UTF-8) / Text is not valid UTF-8 (lone surrogate)"
 CONTROL: Final = (
     "Harus satu baris tanpa karakter kontrol (baris baru, tab, NUL) / "
@@ -59,6 +73,8 @@ def text_problem(value: str) -> str | None:
         return NOT_UTF8
     if _CONTROL.search(value):
         return CONTROL
+    if _BIDI.search(value):
+        return BIDI
     return None
 
 
@@ -68,8 +84,9 @@ def _key_name(key: str) -> str:
 
 
 def one_line(value: str) -> str:
-    """``value`` with each run of line breaks and tabs made one space."""
-    return _LINE_BREAKS.sub(" ", value)
+    """``value`` with each run of line breaks and tabs (and the spaces around
+    them) made one space, and without invisible characters at either end."""
+    return _LINE_BREAKS.sub(" ", value).strip(_EDGES)
 
 
 def clean_document(data: dict[str, Any]) -> dict[str, str]:
