@@ -267,6 +267,8 @@ class Spool:
             path.unlink()
             done += 1
         self.replayed += done
+        if done:
+            log.info("spool: %d call record(s) written to the database", done)
         return done
 
     async def run(self) -> None:

@@ -1226,7 +1226,8 @@ class SimulatedAsterisk:
         self.record.events.append(event)
 
     def _warn(self, text: str) -> None:
-        self.record.warnings.append(text)
+        if text not in self.record.warnings:  # once per call, however often it happens
+            self.record.warnings.append(text)
 
     # ----------------------------------------------------------- caller helpers
 

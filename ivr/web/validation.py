@@ -62,7 +62,8 @@ CONTROL: Final = (
     "Must be one line without control characters (line breaks, tabs, NUL)"
 )
 OUT_OF_RANGE: Final = (
-    f"Angka di luar jangkauan ({MIN_INT} sampai {MAX_INT}) / Number out of range ({MIN_INT} to {MAX_INT})"
+    f"Angka di luar jangkauan ({MIN_INT} sampai {MAX_INT}; nomor telepon ditulis sebagai teks) / "
+    f"Number out of range ({MIN_INT} to {MAX_INT}; a phone number goes as text, in quotes)"
 )
 ID: Final = f"Harus id: bilangan bulat 1-{MAX_ID} / Must be an id: an integer from 1 to {MAX_ID}"
 
