@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ivr import aio
 from ivr.storage.calls import CallSnapshot, EventFacts, RecordingFacts, SavedCall, save_calls
 from ivr.storage.database import sqlite_file_engine
 
@@ -105,7 +106,7 @@ class CallStore:
         done.add_done_callback(lambda future: future.cancelled() or future.exception())
         self._queue.put_nowait((snapshot, known, done))
         # shield: a caller that hangs up must not cancel a batch others are in.
-        return await asyncio.wait_for(asyncio.shield(done), self.timeout * 2)
+        return await aio.wait_for(asyncio.shield(done), self.timeout * 2)
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -352,7 +353,7 @@ class CallRecorder:
         call goes on either way and the final save spools if it must."""
         task = self._save_next()
         try:
-            return await asyncio.wait_for(asyncio.shield(task), wait)
+            return await aio.wait_for(asyncio.shield(task), wait)
         except TimeoutError:
             log.warning("database slow: the call goes on while its record is saved")
             return False

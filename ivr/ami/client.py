@@ -52,6 +52,7 @@ from typing import Any
 from panoramisk import Manager  # type: ignore[import-untyped]
 from panoramisk.ami_protocol import AMIProtocol  # type: ignore[import-untyped]
 
+from ivr import aio
 from ivr.ami.wire import (
     AMIEncodingError,
     AMIFramer,
@@ -573,7 +574,7 @@ class AMIClient:
             if remaining <= 0:
                 return False
             try:
-                await asyncio.wait_for(changed.wait(), remaining)
+                await aio.wait_for(changed.wait(), remaining)
             except TimeoutError:
                 return self._state in wanted
         return True
@@ -773,7 +774,7 @@ class AMIClient:
     @staticmethod
     async def _wait(fut: asyncio.Future[AMIMessage], timeout: float, what: str) -> AMIMessage:
         try:
-            return await asyncio.wait_for(fut, timeout)
+            return await aio.wait_for(fut, timeout)
         except TimeoutError:
             raise AMITimeout(f"AMI {what}: no reply within {timeout:.1f}s") from None
 
@@ -840,7 +841,7 @@ class AMIClient:
     async def _connect(self) -> _Session:
         limit = self.config.action_timeout
         # panoramisk opens the socket: loop.create_connection(protocol_factory, host, port).
-        _transport, protocol = await asyncio.wait_for(self._manager.connect(), limit)
+        _transport, protocol = await aio.wait_for(self._manager.connect(), limit)
         session: _Session = protocol.session
         try:
             await self._wait_banner(session, limit)
@@ -861,7 +862,7 @@ class AMIClient:
     @staticmethod
     async def _wait_banner(session: _Session, timeout: float) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(session.banner), timeout)
+            await aio.wait_for(asyncio.shield(session.banner), timeout)
         except TimeoutError:
             raise AMITimeout(f"no AMI banner within {timeout:.1f}s") from None
 

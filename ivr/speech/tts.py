@@ -3,7 +3,7 @@
 Why a process pool and not a thread: pyttsx3 is neither thread-safe (SPEECH.md P5)
 nor fork-safe (P6), prints to stdout (P7), and can hang forever inside espeak
 (P3). Only a process can be killed, so every synthesis runs in a
-``ProcessPoolExecutor`` started with ``forkserver``, inside ``asyncio.wait_for``;
+``ProcessPoolExecutor`` started with ``forkserver``, inside ``aio.wait_for``;
 on a timeout or a dead worker the pool's processes are killed and a fresh pool is
 built in the background, and the caller gets :class:`SpeechUnavailable` (its flow
 then plays the pre-rendered apology, PRODUCT.md section 4).
@@ -40,6 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ivr import aio
 from ivr.speech import worker
 from ivr.speech.audio import replace_atomically
 from ivr.speech.normalize import NORMALIZER_VERSION, normalize
@@ -244,7 +245,7 @@ class SpeechEngine:
         wait = self.timeout if timeout is None else timeout
         try:
             # shield: a caller that hangs up must not cancel a render others wait for.
-            return await asyncio.wait_for(asyncio.shield(task), wait)
+            return await aio.wait_for(asyncio.shield(task), wait)
         except TimeoutError:
             raise SpeechUnavailable(f"speech not ready within {wait:.1f} s") from None
         except asyncio.CancelledError:
@@ -297,7 +298,7 @@ class SpeechEngine:
         for attempt in range(2):
             pool = await self._ensure_pool()
             try:
-                return await asyncio.wait_for(loop.run_in_executor(pool, self._synth, job), self.timeout)
+                return await aio.wait_for(loop.run_in_executor(pool, self._synth, job), self.timeout)
             except TimeoutError:
                 # P3/P6-style hangs never return: only killing the process ends them.
                 self._recycle(pool, f"synthesis timed out after {self.timeout:.1f} s")

@@ -50,6 +50,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ivr import aio
 from ivr.call import Call
 from ivr.eventbus import CallEnded, CallStarted, LiveEvent
 from ivr.records import STORAGE_ERRORS
@@ -219,7 +220,7 @@ class EventHub:
             # still complete in aiosqlite's thread, after the loop is gone.
             self._closing.set()
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), CLOSE_SECONDS)
+                await aio.wait_for(asyncio.shield(self._task), CLOSE_SECONDS)
             except TimeoutError:
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
@@ -358,7 +359,7 @@ class EventHub:
             ticked, self._ticked = self._ticked, asyncio.Event()
             ticked.set()
             try:
-                await asyncio.wait_for(self._closing.wait(), self.poll_seconds)
+                await aio.wait_for(self._closing.wait(), self.poll_seconds)
                 return
             except TimeoutError:
                 pass
