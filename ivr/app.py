@@ -33,7 +33,7 @@ from ivr.services import OverrideCache, Services
 from ivr.speech.prompts import PromptCatalog, PromptLibrary
 from ivr.speech.tts import SpeechEngine, SpeechUnavailable, Voice
 from ivr.storage import migrations
-from ivr.storage.database import create_engine, session_factory
+from ivr.storage.database import WholeWork, create_engine, session_factory
 from ivr.storage.directory import DirectoryCache
 from ivr.storage.models import Office
 
@@ -112,6 +112,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
         calendar=OfficeCalendar(settings.office_hours, settings.zone),
         override=OverrideCache(sessions),
         directory=DirectoryCache(sessions),
+        reads=WholeWork(sessions, threads=2, name="call-reads"),
         ami=ami,
         agenda=agenda,
         alerts=alerts,
@@ -159,6 +160,7 @@ async def running(settings: Settings, *, migrate: bool = True) -> AsyncIterator[
             await ami.close()
         await agenda.close()
         await store.close()
+        services.reads.close()
         await speech.close()
         await engine.dispose()
 

@@ -18,7 +18,6 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr import aio
 from ivr.storage.calls import CallSnapshot, EventFacts, RecordingFacts, SavedCall, save_calls
-from ivr.storage.database import sqlite_file_engine
+from ivr.storage.database import WholeWork
 
 log = logging.getLogger("ivr.records")
 
@@ -51,11 +50,10 @@ class CallStore:
     sleeps and retries) or on PostgreSQL's connection pool, which the calls'
     reads need too.
 
-    On an SQLite file, each transaction runs whole in one thread of its own
-    with a synchronous engine: one hand-over per batch instead of several per
-    statement through aiosqlite. There it is not cut short by ``timeout``
-    (SQLite cannot be interrupted mid-commit; its busy timeout bounds the
-    wait). A waiter that gives up may therefore find its save written after
+    Each transaction runs whole (``WholeWork``): on an SQLite file in one
+    thread of its own, one hand-over per batch, and not cut short by
+    ``timeout`` (SQLite cannot be interrupted mid-commit; its busy timeout
+    bounds the wait). A waiter that gives up may therefore find its save written after
     all: ``CallRecorder`` then looks the stored state up on its next save.
     """
 
@@ -74,8 +72,7 @@ class CallStore:
             asyncio.Queue() if batch_writes else None
         )
         self._writer: asyncio.Task[None] | None = None
-        self._sqlite = sqlite_file_engine(sessions.kw["bind"])
-        self._sqlite_thread = ThreadPoolExecutor(1, "call-store") if self._sqlite is not None else None
+        self._work = WholeWork(sessions, threads=1, name="call-store")
         #: For the health check: did the last write fail, and when did each
         #: write still under way start (a read may work while writes do not:
         #: SQLite locked by another process, a read-only file, a full disk).
@@ -113,9 +110,7 @@ class CallStore:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
             self._writer = None
-        if self._sqlite is not None and self._sqlite_thread is not None:
-            self._sqlite_thread.shutdown(wait=True)
-            self._sqlite.dispose()
+        self._work.close()
 
     async def _save_one(self, snapshot: CallSnapshot, known: SavedCall | None) -> SavedCall:
         return (await self._transaction([(snapshot, known)]))[0]
@@ -129,11 +124,7 @@ class CallStore:
         write = next(self._write_ids)
         self._writes_started[write] = time.monotonic()
         try:
-            if self._sqlite is not None:
-                saved = await asyncio.get_running_loop().run_in_executor(self._sqlite_thread, self._in_sqlite, work)
-            else:
-                async with asyncio.timeout(self.timeout), self.sessions.begin() as session:
-                    saved = await session.run_sync(lambda sync_session: work(sync_session.connection()))
+            saved = await self._work.run(work, write=True, timeout=self.timeout)
         except STORAGE_ERRORS:
             self.last_write_failed = True
             raise
@@ -151,11 +142,6 @@ class CallStore:
         if oldest is not None and time.monotonic() - oldest > SLOW_WRITE_SECONDS:
             return "slow"
         return "ok"
-
-    def _in_sqlite(self, work: Callable[[Connection], list[SavedCall]]) -> list[SavedCall]:
-        assert self._sqlite is not None
-        with self._sqlite.begin() as connection:
-            return work(connection)
 
     async def _write_batches(self) -> None:
         assert self._queue is not None

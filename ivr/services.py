@@ -18,6 +18,7 @@ from ivr.menus import Menu
 from ivr.office_hours import OfficeCalendar, OfficeStatus
 from ivr.records import STORAGE_ERRORS, Spool
 from ivr.storage import settings_store
+from ivr.storage.database import WholeWork
 from ivr.storage.directory import DirectoryCache
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class Services:
     calendar: OfficeCalendar
     override: OverrideCache
     directory: DirectoryCache
+    #: Reads a caller waits on (a ticket looked up by its number), each whole in one go.
+    reads: WholeWork
     #: The Asterisk Manager connection; None when no AMI host is configured.
     ami: AMIClient | None = None
     agenda: AgendaServices | None = None

@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 from request_fixtures import OTHER_OFFICE, REGISTERED, Center, center, in_days, keyed, words
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from ivr import ticket_number, tickets
 from ivr.speech.normalize import say_date, say_time
+from ivr.storage.database import companion_engines
 from ivr.storage.tokens import create_token
 from ivr.web.app import create_web_app
 
@@ -188,3 +191,29 @@ async def test_a_silent_follow_up_is_asked_again_then_not_saved(center: Center):
     assert not [e for e in events if e.kind == "follow_up"]
     stored = await center.stored(record.uniqueid)
     assert stored.ticket.kind == "info"
+
+
+async def test_a_lookup_the_database_refuses_is_said_and_the_menu_comes_back(center: Center):
+    """Only the lookup fails (the call's own record is still written): on
+    SQLite it runs in the reader threads' own engine, which must fail like the
+    server's would."""
+    engine = center.runtime.engine
+    engines = [engine.sync_engine, *companion_engines(engine)]
+
+    def refuse_lookups(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "WHERE tickets.number =" in statement:
+            raise OperationalError(statement, params, ConnectionRefusedError("database unreachable (test)"))
+
+    for each in engines:
+        event.listen(each, "before_cursor_execute", refuse_lookups)
+    try:
+        number = ticket_number.number_for_id(9_999_001)
+        record = await center.call(keys=["3", number + "#", ""])
+    finally:
+        for each in engines:
+            event.remove(each, "before_cursor_execute", refuse_lookups)
+    heard = record.spoken
+    assert "Mohon maaf, data tiket sedang tidak dapat dibuka. Silakan coba beberapa saat lagi." in heard
+    assert heard[-1].startswith("Untuk mendengarkan agenda pimpinan")  # the main menu again
+    stored = await center.stored(record.uniqueid)
+    assert stored.data("track") == [{"number": number, "error": "database"}]

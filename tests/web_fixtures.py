@@ -27,7 +27,7 @@ from ivr.office_hours import OfficeCalendar
 from ivr.records import CallStore, Spool
 from ivr.services import OverrideCache, Services
 from ivr.storage.calls import CallSnapshot, EventFacts, RecordingFacts, SavedCall, save_call
-from ivr.storage.database import create_engine, session_factory
+from ivr.storage.database import WholeWork, create_engine, session_factory
 from ivr.storage.directory import DirectoryCache
 from ivr.storage.tokens import ROLES, create_token
 from ivr.web.app import create_web_app
@@ -67,6 +67,7 @@ def build_runtime(settings: Settings, engine: AsyncEngine) -> TestRuntime:
         sessions=sessions,
         spool=Spool(settings.data_dir / "spool", CallStore(sessions, batch_writes=True)),
         directory=DirectoryCache(sessions),
+        reads=WholeWork(sessions, threads=1, name="test-reads"),
         menus={},
         calendar=OfficeCalendar(settings.office_hours, settings.zone),
         override=OverrideCache(sessions),
@@ -78,9 +79,12 @@ def build_runtime(settings: Settings, engine: AsyncEngine) -> TestRuntime:
 async def web_runtime(settings: Settings) -> AsyncIterator[TestRuntime]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.effective_database_url)
+    runtime = build_runtime(settings, engine)
     try:
-        yield build_runtime(settings, engine)
+        yield runtime
     finally:
+        await runtime.services.spool.store.close()
+        runtime.services.reads.close()
         await engine.dispose()
 
 

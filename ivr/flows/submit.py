@@ -353,19 +353,17 @@ async def _recent_submission(call: Call, services: Services) -> str | None:
     now = datetime.now(UTC)
     own = call.record.saved.ticket_id if call.record.saved else None
     try:
-        async with services.sessions() as session:
-            rows = (
-                await session.execute(
-                    select(Ticket.id, Ticket.number, Ticket.details)
-                    .where(
-                        Ticket.caller_e164 == e164,
-                        Ticket.kind.in_(tickets.SUBMISSION_KINDS),
-                        Ticket.created_at >= now - timedelta(minutes=30),
-                    )
-                    .order_by(Ticket.id.desc())
-                    .limit(20)
-                )
-            ).all()
+        query = (
+            select(Ticket.id, Ticket.number, Ticket.details)
+            .where(
+                Ticket.caller_e164 == e164,
+                Ticket.kind.in_(tickets.SUBMISSION_KINDS),
+                Ticket.created_at >= now - timedelta(minutes=30),
+            )
+            .order_by(Ticket.id.desc())
+            .limit(20)
+        )
+        rows = await services.reads.run(lambda connection: connection.execute(query).all(), write=False)
     except STORAGE_ERRORS as exc:
         log.warning("repeat check skipped: %s", type(exc).__name__)
         return None

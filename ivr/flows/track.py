@@ -102,9 +102,21 @@ async def _ask_ticket(call: Call, services: Services) -> Tracked | None:
     return None
 
 
+_TRACKED_COLUMNS = (
+    Ticket.id,
+    Ticket.number,
+    Ticket.kind,
+    Ticket.status,
+    Ticket.note_for_caller,
+    Ticket.details,
+    Ticket.office_id,
+    Ticket.caller_e164,
+)
+
+
 async def load_ticket(services: Services, number: str) -> Tracked | None:
-    async with services.sessions() as session:
-        ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+    query = select(*_TRACKED_COLUMNS).where(Ticket.number == number)
+    ticket = await services.reads.run(lambda connection: connection.execute(query).first(), write=False)
     if ticket is None or ticket.number is None:
         return None
     return Tracked(

@@ -6,11 +6,14 @@ calls wait instead of failing); PostgreSQL runs through asyncpg.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import sqlalchemy
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -69,3 +72,43 @@ def companion_engines(engine: AsyncEngine) -> list[Engine]:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+T = TypeVar("T")
+
+
+class WholeWork:
+    """Runs a synchronous function of a ``Connection`` whole, for work a
+    caller waits on (a call's record saved, a ticket looked up by number).
+
+    On an SQLite file it runs in threads of its own with a synchronous engine
+    on the same file: one hand-over per unit of work. Through aiosqlite every
+    cursor call goes to its thread and back, and each return waits for the
+    event loop's next turn: with ten busy calls a one-row lookup took 7 ms
+    (p50) instead of well under one. Elsewhere it runs through the async
+    session (``run_sync``), where ``timeout`` applies; SQLite cannot be
+    interrupted mid-statement, its busy timeout bounds the wait there.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, threads: int, name: str) -> None:
+        self.sessions = sessions
+        self._engine = sqlite_file_engine(sessions.kw["bind"])
+        self._threads = ThreadPoolExecutor(threads, name) if self._engine is not None else None
+
+    async def run(self, work: Callable[[Connection], T], *, write: bool, timeout: float | None = None) -> T:
+        if self._engine is None:
+            async with asyncio.timeout(timeout), self.sessions.begin() if write else self.sessions() as session:
+                return await session.run_sync(lambda sync_session: work(sync_session.connection()))
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._in_thread, work, write)
+
+    def _in_thread(self, work: Callable[[Connection], T], write: bool) -> T:
+        assert self._engine is not None
+        with self._engine.begin() if write else self._engine.connect() as connection:
+            return work(connection)
+
+    def close(self) -> None:
+        """Let work under way finish, then release the file."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+        if self._engine is not None:
+            self._engine.dispose()
