@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -181,13 +182,21 @@ async def prerender_greetings(sessions: async_sessionmaker[AsyncSession], speech
             log.warning("greeting for %s not pre-rendered: %s", office, exc)
 
 
+#: A connection that has not sent a whole request this long after it opened
+#: (or after its last answer) is closed: half-sent requests held open would
+#: otherwise pile up until the process runs out of file descriptors, and the
+#: FastAGI listener shares them. Streams (live events) are requests in
+#: progress and are not affected.
+HTTP_IDLE_SECONDS = 30.0
+
+
 @contextlib.asynccontextmanager
 async def serving_web(runtime: Runtime) -> AsyncIterator[str]:
     """The web app listening on ``http_host:http_port``; yields its base URL
     (with the port the system chose when ``http_port`` is 0)."""
     from ivr.web.app import create_web_app
 
-    runner = web.AppRunner(create_web_app(runtime), access_log=None)
+    runner = web.AppRunner(create_web_app(runtime), access_log=None, keepalive_timeout=HTTP_IDLE_SECONDS)
     await runner.setup()
     try:
         site = web.TCPSite(runner, runtime.settings.http_host, runtime.settings.http_port)
@@ -200,7 +209,27 @@ async def serving_web(runtime: Runtime) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+def raise_open_files_limit(settings: Settings) -> None:
+    """Every call is a socket, and so is every web client: take the hard
+    limit, as a telephony server must (the usual soft limit, 1024, is below
+    the default number of calls at once)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-files limit from %d: %s", soft, exc)
+    if soft != resource.RLIM_INFINITY and soft < settings.agi_max_sessions + 100:
+        log.warning(
+            "open-files limit %d is below IVR_AGI_MAX_SESSIONS (%d) plus room for the web app and the database",
+            soft,
+            settings.agi_max_sessions,
+        )
+
+
 async def serve(settings: Settings) -> None:
+    raise_open_files_limit(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -176,6 +177,10 @@ def init_worker(voice: str, rate: int, volume: float) -> None:
     global _engine, _espeak
     if _engine is not None:
         return
+    # Ctrl-C in a terminal reaches the whole process group: the server stops
+    # its workers itself, and a worker dying of KeyboardInterrupt would print
+    # a traceback and be replaced in the middle of the shutdown.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.stdout = _QuietStdout(sys.stderr)  # P7
     import pyttsx3  # type: ignore[import-untyped]
     from pyttsx3.drivers import _espeak as espeak_binding  # type: ignore[import-untyped]

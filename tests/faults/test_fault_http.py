@@ -15,6 +15,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from web_fixtures import TestRuntime, bearer, tokens, web_runtime
 
+from ivr import app as app_module
+from ivr.app import serving_web
 from ivr.storage import users, web_sessions
 from ivr.web import api
 from ivr.web.app import MAX_BODY_BYTES, create_web_app
@@ -202,3 +204,22 @@ async def test_a_body_that_trickles_in_is_cut_off_and_others_are_served(
         writer.close()
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     await _still_serving(client)
+
+
+async def test_a_request_never_finished_is_closed_and_whole_ones_are_still_answered(runtime: Any, monkeypatch: Any):
+    """Half-sent requests held open (slowloris) would use up the file
+    descriptors the FastAGI listener needs too: the server closes them."""
+    monkeypatch.setattr(app_module, "HTTP_IDLE_SECONDS", 0.5)
+    async with serving_web(runtime) as base_url:
+        host, port = base_url.removeprefix("http://").rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /api/health HTTP/1.1\r\nHost: ivr\r\n")  # never the blank line
+        await writer.drain()
+        async with asyncio.timeout(10):
+            assert await reader.read() == b""
+        writer.close()
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /api/health HTTP/1.1\r\nHost: ivr\r\nConnection: close\r\n\r\n")
+        async with asyncio.timeout(10):
+            assert (await reader.read()).startswith(b"HTTP/1.1 200")
+        writer.close()
