@@ -89,20 +89,16 @@ async def test_non_utf8_caller_name_is_recorded_not_fatal(runtime: Any):
     assert call.caller_name == "Caf\ufffd"
 
 
-async def test_usage_error_in_the_middle_of_a_flow_fails_that_call_politely(runtime: Any):
-    """Asterisk answers our first command with a 520 block: the flow fails, the
-    dialplan is told IVR_RESULT=FAILED, the record says so, and the next call works."""
+async def _answer_the_first_command_with(runtime: Any, reply: bytes) -> tuple[models.Call, list[str]]:
+    """Place a call, answer its ANSWER with ``reply``, and expect the flow to
+    tell the dialplan IVR_RESULT=FAILED and close; returns the stored call
+    and its timeline's kinds."""
     simulator = SimulatedAsterisk(CallSetup(caller_id="081234567890"), keys=[])
     reader, writer = await _open(runtime)
     writer.write(simulator.environment())
     await writer.drain()
-    first = await reader.readline()
-    assert first == b"ANSWER\n"
-    writer.write(
-        b"520-Invalid command syntax.  Proper usage follows:\n"
-        b"Answers channel if not already in answer state.\n\n"
-        b"520 End of proper usage.\n"
-    )
+    assert await reader.readline() == b"ANSWER\n"
+    writer.write(reply)
     await writer.drain()
     assert await reader.readline() == b'SET VARIABLE "IVR_RESULT" "FAILED"\n'
     writer.write(b"200 result=1\n")
@@ -112,6 +108,22 @@ async def test_usage_error_in_the_middle_of_a_flow_fails_that_call_politely(runt
     await _sessions_finished(runtime)
     async with runtime.sessions() as session:
         call = await session.scalar(select(models.Call).where(models.Call.uniqueid == simulator.uniqueid))
+        assert call is not None
+        kinds = list(
+            await session.scalars(select(models.TicketEvent.kind).where(models.TicketEvent.call_id == call.id))
+        )
+    return call, kinds
+
+
+async def test_usage_error_in_the_middle_of_a_flow_fails_that_call_politely(runtime: Any):
+    """Asterisk answers our first command with a 520 block: the flow fails, the
+    dialplan is told IVR_RESULT=FAILED, the record says so, and the next call works."""
+    call, _ = await _answer_the_first_command_with(
+        runtime,
+        b"520-Invalid command syntax.  Proper usage follows:\n"
+        b"Answers channel if not already in answer state.\n\n"
+        b"520 End of proper usage.\n",
+    )
     assert call.outcome == "failed" and call.outcome_step == "greeting"
     await _good_call(runtime)
 
@@ -119,24 +131,7 @@ async def test_usage_error_in_the_middle_of_a_flow_fails_that_call_politely(runt
 async def test_a_reply_out_of_protocol_fails_the_call_without_a_traceback(runtime: Any, caplog: Any):
     """A peer that answers junk is misbehaving, not our bug: one ERROR line
     without a traceback, FAILED to the dialplan, and the timeline says so."""
-    simulator = SimulatedAsterisk(CallSetup(caller_id="081234567890"), keys=[])
-    reader, writer = await _open(runtime)
-    writer.write(simulator.environment())
-    await writer.drain()
-    assert await reader.readline() == b"ANSWER\n"
-    writer.write(b"garbage\n")
-    await writer.drain()
-    assert await reader.readline() == b'SET VARIABLE "IVR_RESULT" "FAILED"\n'
-    writer.write(b"200 result=1\n")
-    writer.write_eof()
-    await _until_closed(reader)
-    writer.close()
-    await _sessions_finished(runtime)
-    async with runtime.sessions() as session:
-        call = await session.scalar(select(models.Call).where(models.Call.uniqueid == simulator.uniqueid))
-        kinds = list(
-            await session.scalars(select(models.TicketEvent.kind).where(models.TicketEvent.call_id == call.id))
-        )
+    call, kinds = await _answer_the_first_command_with(runtime, b"garbage\n")
     assert call.outcome == "failed" and call.outcome_step == "greeting" and "error" in kinds
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert [r.getMessage() for r in errors if "out of protocol" in r.getMessage()]

@@ -4,6 +4,7 @@ server over FastAGI, then the test scrapes the web app as Prometheus would
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -89,15 +90,27 @@ async def test_metrics_count_calls_by_outcome_and_time_every_agi_step(center: An
     assert 'python_gc_objects_collected_total{generation="0"}' in after
 
 
-async def test_spooled_records_show_in_the_backlog_until_replayed(center: Any, scraper: Client, token: str):
+async def test_spooled_records_show_in_the_backlog_until_replayed(
+    center: Any, scraper: Client, token: str, monkeypatch: pytest.MonkeyPatch
+):
     spool = center.services.spool
-    spool.retry_seconds = 3600  # after the failed replay, wait for this test to wake it
+    # The spooled record wakes the replayer, which would write it as soon as
+    # the database is back (the scrape's token lookup lets it run): hold every
+    # replay until the backlog has been scraped.
+    replay, scraped = spool.replay_once, asyncio.Event()
+
+    async def replay_after_the_scrape() -> int:
+        await scraped.wait()
+        return await replay()
+
+    monkeypatch.setattr(spool, "replay_once", replay_after_the_scrape)
     with database_down(center.engine):
         await _call(center, ["h"])
         await calls_settled(center)
     assert spool.backlog() == 1
     during = await _scrape(scraper, token)
     assert during["ivr_spool_backlog"] == 1 and during["ivr_spool_replayed_total"] == 0
+    scraped.set()
     await spool_replayed(spool)
     later = await _scrape(scraper, token)
     assert later["ivr_spool_backlog"] == 0 and later["ivr_spool_replayed_total"] == 1
