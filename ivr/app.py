@@ -214,7 +214,8 @@ def raise_open_files_limit(settings: Settings) -> None:
     limit, as a telephony server must (the usual soft limit, 1024, is below
     the default number of calls at once)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
+    # An unlimited hard limit cannot be taken as the soft one for open files.
+    if hard != resource.RLIM_INFINITY and hard > soft:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
